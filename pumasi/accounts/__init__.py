@@ -1,0 +1,1 @@
+"""People: sign-up and sign-in (django-allauth), profile, language, avatar."""

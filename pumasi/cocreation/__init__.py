@@ -1,0 +1,1 @@
+"""The cocreation capability (see README and ../shared/PRODUCT.md)."""

@@ -1,0 +1,4 @@
+"""Pages of the cocreation capability."""
+
+app_name = "cocreation"
+urlpatterns: list = []

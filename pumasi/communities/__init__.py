@@ -1,0 +1,1 @@
+"""Communities, membership roles, invitations, and who may do what in a community."""

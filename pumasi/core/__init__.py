@@ -1,0 +1,1 @@
+"""The framework pieces every capability shares: domain errors, the API shell, events, time."""

@@ -1,0 +1,156 @@
+"""The API shell every app's router hangs on: auth (session or token), scopes, rate limit,
+and errors as application/problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import Http404, HttpRequest, JsonResponse
+from ninja import NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer, SessionAuth
+
+from pumasi.core.errors import DomainError, PermissionDenied
+
+logger = logging.getLogger("pumasi.api")
+PROBLEM = "application/problem+json"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class Problem(Schema):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    code: str | None = None
+    errors: dict[str, list[str]] | None = None
+
+
+def problem_response(status: int, title: str, *, detail: str | None = None, code: str | None = None,
+                     errors: dict | None = None, headers: dict | None = None) -> JsonResponse:
+    body = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if code:
+        body["code"] = code
+    if errors:
+        body["errors"] = errors
+    response = JsonResponse(body, status=status, content_type=PROBLEM, json_dumps_params={"ensure_ascii": False})
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int):
+        self.retry_after = retry_after
+
+
+def check_rate_limit(token_id: int) -> None:
+    """Fixed one-minute window per token, kept in the cache (Redis when configured, so it holds
+    across processes)."""
+    limit = settings.PUMASI_API_RATE_LIMIT
+    now = time.time()
+    window = int(now // 60)
+    key = f"rl:{token_id}:{window}"
+    cache.add(key, 0, timeout=70)
+    try:
+        count = cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, timeout=70)
+        count = 1
+    if count > limit:
+        raise RateLimited(retry_after=max(1, int(60 - now % 60)))
+
+
+class TokenAuth(HttpBearer):
+    """Personal access tokens: `Authorization: Bearer pms_…`."""
+
+    def authenticate(self, request: HttpRequest, token: str):
+        from pumasi.platform.selectors import active_token_for_secret
+        from pumasi.platform.services import touch_api_token
+
+        found = active_token_for_secret(token)
+        if found is None:
+            return None
+        check_rate_limit(found.pk)
+        touch_api_token(token=found)
+        if request.method not in SAFE_METHODS or "read" in found.scopes:
+            request.user = found.user
+            request.api_token = found
+            return found.user
+        raise PermissionDenied("This token lacks the 'read' scope.")
+
+
+class BrowserSessionAuth(SessionAuth):
+    def authenticate(self, request: HttpRequest, key):
+        user = super().authenticate(request, key)
+        if user is not None:
+            request.api_token = None
+        return user
+
+
+def require_scope(request: HttpRequest, scope: str) -> None:
+    """Browser sessions may do what the person may; tokens only what their scopes allow."""
+    token = getattr(request, "api_token", None)
+    if token is not None and scope not in token.scopes:
+        raise PermissionDenied(f"This token lacks the '{scope}' scope.")
+
+
+api = NinjaAPI(
+    title="pumasi API",
+    version="1",
+    description="The open API of pumasi. Errors are application/problem+json. Lists use cursor pagination.",
+    auth=[TokenAuth(), BrowserSessionAuth()],
+    urls_namespace="api",
+    docs_url="/docs",
+)
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request, exc: DomainError):
+    return problem_response(exc.status, exc.message, code=exc.code, errors=exc.field_errors or None)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request, exc: ValidationError):
+    errors: dict[str, list[str]] = {}
+    for item in exc.errors:
+        loc = [str(part) for part in item.get("loc", ()) if part not in ("body", "query", "path", "payload", "form")]
+        errors.setdefault(".".join(loc) or "request", []).append(item.get("msg", "invalid"))
+    return problem_response(422, "The request is not valid.", code="invalid_input", errors=errors)
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request, exc):
+    return problem_response(
+        401, "Authentication required.", detail="Sign in, or send a valid token as 'Authorization: Bearer …'.",
+        code="unauthenticated", headers={"WWW-Authenticate": 'Bearer realm="pumasi"'},
+    )
+
+
+@api.exception_handler(RateLimited)
+def _rate_limited(request, exc: RateLimited):
+    return problem_response(
+        429, "Too many requests.", detail=f"Try again in {exc.retry_after} s.", code="rate_limited",
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    return problem_response(exc.status_code, str(exc), code="error")
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return problem_response(404, "Not found.", code="not_found")
+
+
+@api.exception_handler(Exception)
+def _unexpected(request, exc):
+    logger.exception("unexpected API error on %s %s", request.method, request.path)
+    return problem_response(500, "Something went wrong on our side.", code="server_error")

@@ -1,0 +1,102 @@
+"""Domain events: published inside a service's transaction, delivered only after it commits.
+
+Delivery goes three ways: to in-process handlers registered with `on_event`, to the job
+queue (`deliver_event` job) for slow work, and to browsers through the live stream. The
+event row itself is the source of truth; the live bus only says "there is something new
+after id N", through Redis pub/sub when PUMASI_REDIS_URL is set, else inside the process
+(plus a short poll, so several processes on one SQLite file still see each other).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+logger = logging.getLogger("pumasi.events")
+
+EventHandler = Callable[[Any], None]
+_handlers: dict[str, list[EventHandler]] = defaultdict(list)
+_local_listeners: list[Callable[[int], None]] = []
+_listeners_lock = threading.Lock()
+REDIS_CHANNEL = "pumasi:events"
+
+
+def on_event(name: str) -> Callable[[EventHandler], EventHandler]:
+    """Register an in-process handler for an event name ("*" for all). Handlers must be idempotent."""
+
+    def register(handler: EventHandler) -> EventHandler:
+        if handler not in _handlers[name]:
+            _handlers[name].append(handler)
+        return handler
+
+    return register
+
+
+def publish_event(*, name: str, community=None, payload: dict | None = None, recipient=None):
+    """Write the event in the caller's transaction and schedule its delivery after commit."""
+    from pumasi.platform.models import Event
+
+    event = Event.objects.create(name=name, community=community, recipient=recipient, payload=payload or {})
+    transaction.on_commit(lambda: dispatch_event(event.pk))
+    return event
+
+
+def dispatch_event(event_id: int) -> None:
+    from pumasi.platform import tasks
+    from pumasi.platform.models import Event
+
+    event = Event.objects.filter(pk=event_id).select_related("community").first()
+    if event is None:
+        return
+    for handler in [*_handlers.get(event.name, ()), *_handlers.get("*", ())]:
+        try:
+            handler(event)
+        except Exception:  # one broken handler must not stop delivery to the rest
+            logger.exception("event handler %r failed for %s", handler, event)
+    try:
+        tasks.deliver_event(event.pk)
+    except Exception:
+        logger.exception("could not queue event %s", event.pk)
+    announce(event.pk)
+
+
+def announce(event_id: int) -> None:
+    """Tell live streams, in this process and (with Redis) in every other, that event_id exists."""
+    with _listeners_lock:
+        listeners = list(_local_listeners)
+    for listener in listeners:
+        listener(event_id)
+    if settings.REDIS_URL:
+        try:
+            redis_client().publish(REDIS_CHANNEL, str(event_id))
+        except Exception:
+            logger.exception("could not announce event %s on Redis", event_id)
+
+
+def add_local_listener(listener: Callable[[int], None]) -> None:
+    with _listeners_lock:
+        _local_listeners.append(listener)
+
+
+def remove_local_listener(listener: Callable[[int], None]) -> None:
+    with _listeners_lock:
+        if listener in _local_listeners:
+            _local_listeners.remove(listener)
+
+
+_redis = None
+
+
+def redis_client():
+    global _redis
+    if _redis is None:
+        import redis
+
+        _redis = redis.Redis.from_url(settings.REDIS_URL)
+    return _redis

@@ -1,0 +1,1 @@
+"""The governance capability (see README and ../shared/PRODUCT.md)."""

@@ -1,0 +1,4 @@
+"""Pages of the governance capability."""
+
+app_name = "governance"
+urlpatterns: list = []

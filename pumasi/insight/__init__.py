@@ -1,0 +1,1 @@
+"""The insight capability (see README and ../shared/PRODUCT.md)."""

@@ -1,0 +1,4 @@
+"""Pages of the insight capability."""
+
+app_name = "insight"
+urlpatterns: list = []

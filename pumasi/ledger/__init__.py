@@ -1,0 +1,1 @@
+"""The ledger capability (see README and ../shared/PRODUCT.md)."""

@@ -1,0 +1,4 @@
+"""Pages of the ledger capability."""
+
+app_name = "ledger"
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""The market capability (see README and ../shared/PRODUCT.md)."""

@@ -1,0 +1,9 @@
+"""Django app configuration for pumasi.market."""
+
+from django.apps import AppConfig
+
+
+class MarketConfig(AppConfig):
+    name = "pumasi.market"
+    label = "market"
+    default_auto_field = "django.db.models.BigAutoField"

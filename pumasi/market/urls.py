@@ -1,0 +1,4 @@
+"""Pages of the market capability."""
+
+app_name = "market"
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""The sharing capability (see README and ../shared/PRODUCT.md)."""

@@ -1,0 +1,4 @@
+"""Pages of the sharing capability."""
+
+app_name = "sharing"
+urlpatterns: list = []
