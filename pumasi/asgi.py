@@ -149,9 +149,10 @@ hub = StreamHub()
 
 def _stream_identity(headers: dict[bytes, bytes]) -> tuple[int, set[int]] | None:
     """Who is asking: a session cookie or a bearer token. Returns (user id, community ids)."""
+    from importlib import import_module
+
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.utils.crypto import constant_time_compare
-    from importlib import import_module
 
     from pumasi.communities.selectors import community_ids_of
     from pumasi.platform.selectors import active_token_for_secret
