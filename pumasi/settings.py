@@ -29,6 +29,13 @@ INSTALLED_APPS = [
     "django_htmx",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.kakao",
+    "allauth.socialaccount.providers.naver",
+    "allauth.socialaccount.providers.google",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.mfa",
     "oauth2_provider",
     "huey.contrib.djhuey",
     "pumasi.accounts",
@@ -52,7 +59,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "pumasi.core.middleware.DomainErrorMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "pumasi.accounts.middleware.OrganiserMfaMiddleware",
 ]
 
 ROOT_URLCONF = "pumasi.urls"
@@ -143,6 +152,14 @@ ACCOUNT_SIGNUP_FORM_CLASS = "pumasi.accounts.forms.SignupExtraForm"
 LOGIN_REDIRECT_URL = "/"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 LOGIN_URL = "/accounts/login/"
+# Social login: only the providers configured through PUMASI_* variables show a button.
+from pumasi.accounts.social import providers_from_env  # noqa: E402
+
+SOCIALACCOUNT_PROVIDERS = providers_from_env()
+SOCIALACCOUNT_ADAPTER = "pumasi.accounts.adapter.SocialAccountAdapter"
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False  # never take over an account just because an e-mail matches
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "pumasi"
 
 # --- E-mail -------------------------------------------------------------------------------
 _email = urlparse(config.email_url())
@@ -178,7 +195,20 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 
 # --- OpenID Connect provider (the open-platform issue fills in clients and scopes) ----------
-OAUTH2_PROVIDER = {"PKCE_REQUIRED": True}
+from pumasi.platform.keys import oidc_private_key  # noqa: E402
+
+OAUTH2_PROVIDER = {
+    "PKCE_REQUIRED": True,
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": oidc_private_key(),
+    "OIDC_ISS_ENDPOINT": os.environ.get("PUMASI_OIDC_ISSUER", ""),
+    "OAUTH2_VALIDATOR_CLASS": "pumasi.platform.oidc.PumasiOAuth2Validator",
+    "SCOPES_BACKEND_CLASS": "pumasi.platform.oidc.PumasiScopes",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": 30 * 86400,
+    "ROTATE_REFRESH_TOKEN": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
+}
 
 # --- Security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -10,3 +10,8 @@ from pumasi.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 PUMASI_API_RATE_LIMIT = int(os.environ.get("PUMASI_API_RATE_LIMIT", "100000"))
+
+# Uploads made by tests go to a throwaway folder, not the demo's media.
+import tempfile  # noqa: E402
+
+MEDIA_ROOT = tempfile.mkdtemp(prefix="pumasi-test-media-")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 
 from pumasi.platform.services import record_audit
 
@@ -16,4 +17,14 @@ class AccountAdapter(DefaultAccountAdapter):
         if commit:
             user.save()
             record_audit(actor=user, action="account.signed_up", obj=user, changes={"email": user.email})
+        return user
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    """Records social sign-ups and new linked logins in the audit log."""
+
+    def save_user(self, request, sociallogin, form=None):
+        user = super().save_user(request, sociallogin, form)
+        record_audit(actor=user, action="account.signed_up", obj=user,
+                     changes={"email": user.email, "provider": sociallogin.account.provider})
         return user

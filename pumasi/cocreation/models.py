@@ -1,1 +1,433 @@
-"""Database models of the cocreation capability."""
+"""Database models of the cocreation capability.
+
+Sections: idea boards (Rhodes type 3), search index, surveys, workspaces (type 4).
+Issue 6 adds designs and production in their own section below these.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+USER = settings.AUTH_USER_MODEL
+
+
+# ---------------------------------------------------------------------------------------------
+# Idea boards
+# ---------------------------------------------------------------------------------------------
+
+
+class IdeaBoard(models.Model):
+    """An organiser's open question to the community, with a theme and a closing date."""
+
+    community = models.ForeignKey("communities.Community", on_delete=models.CASCADE, related_name="idea_boards")
+    title = models.CharField(_("title"), max_length=140)
+    question = models.TextField(_("question"), max_length=2000)
+    theme = models.CharField(_("theme"), max_length=80, blank=True)
+    categories = models.JSONField(_("categories"), default=list, blank=True)
+    closes_at = models.DateTimeField(_("closes at"), null=True, blank=True)
+    created_by = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(title=""), name="ideaboard_title_not_empty")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class IdeaStatus(models.TextChoices):
+    NEW = "new", _("New")
+    UNDER_REVIEW = "under_review", _("Under review")
+    ACCEPTED = "accepted", _("Accepted")
+    IMPLEMENTED = "implemented", _("Implemented")
+    DECLINED = "declined", _("Declined")
+    MERGED = "merged", _("Merged")
+
+
+class Idea(models.Model):
+    board = models.ForeignKey(IdeaBoard, on_delete=models.CASCADE, related_name="ideas")
+    community = models.ForeignKey("communities.Community", on_delete=models.CASCADE, related_name="+")
+    author = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="ideas")
+    title = models.CharField(_("title"), max_length=140)
+    body = models.TextField(_("text"), max_length=10000)
+    category = models.CharField(_("category"), max_length=60, blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=IdeaStatus.choices, default=IdeaStatus.NEW)
+    # The organisers' latest official answer (the full history is in IdeaStatusChange).
+    official_answer = models.TextField(_("official answer"), blank=True)
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from")
+    # Kept by the services in the same transaction as the rows they count, so a list page
+    # never has to count per row.
+    support_count = models.PositiveIntegerField(default=0)
+    comment_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["board", "-id"]),
+            models.Index(fields=["board", "-support_count", "-id"]),
+            models.Index(fields=["board", "status", "-id"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(title=""), name="idea_title_not_empty"),
+            models.CheckConstraint(condition=~Q(body=""), name="idea_body_not_empty"),
+            models.CheckConstraint(condition=Q(status__in=IdeaStatus.values), name="idea_status_valid"),
+            models.CheckConstraint(
+                condition=(Q(status="merged") & Q(merged_into__isnull=False)) | (~Q(status="merged") & Q(merged_into__isnull=True)),
+                name="idea_merged_has_target",
+            ),
+            models.CheckConstraint(condition=~Q(merged_into=F("id")), name="idea_not_merged_into_itself"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class IdeaImage(models.Model):
+    idea = models.ForeignKey(Idea, on_delete=models.CASCADE, related_name="images")
+    image = models.ImageField(upload_to="ideas/%Y/%m/")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class IdeaSupport(models.Model):
+    idea = models.ForeignKey(Idea, on_delete=models.CASCADE, related_name="supports")
+    user = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="idea_supports")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["idea", "user"], name="ideasupport_once_per_person")]
+        indexes = [models.Index(fields=["idea", "created_at"])]
+
+
+class IdeaComment(models.Model):
+    idea = models.ForeignKey(Idea, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="+")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies")
+    body = models.TextField(max_length=5000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(body=""), name="ideacomment_body_not_empty")]
+
+
+class IdeaFollow(models.Model):
+    idea = models.ForeignKey(Idea, on_delete=models.CASCADE, related_name="follows")
+    user = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["idea", "user"], name="ideafollow_once_per_person")]
+
+
+class IdeaStatusChange(models.Model):
+    """One move in the public workflow, with the official answer given for it."""
+
+    idea = models.ForeignKey(Idea, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=20, choices=IdeaStatus.choices)
+    to_status = models.CharField(max_length=20, choices=IdeaStatus.choices)
+    answer = models.TextField(max_length=5000)
+    actor = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(answer=""), name="ideastatuschange_answer_not_empty")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Search index (ideas, comments, surveys, workspace documents)
+# ---------------------------------------------------------------------------------------------
+
+
+class SearchDocument(models.Model):
+    """One searchable thing. On SQLite its text is mirrored in the FTS5 trigram table
+    `cocreation_search_fts` (rowid = id); on PostgreSQL pg_trgm GIN indexes cover title/body."""
+
+    class Kind(models.TextChoices):
+        IDEA = "idea", _("Idea")
+        COMMENT = "comment", _("Comment")
+        SURVEY = "survey", _("Survey")
+        DOCUMENT = "document", _("Document")
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    object_id = models.BigIntegerField()
+    community = models.ForeignKey("communities.Community", on_delete=models.CASCADE, related_name="+")
+    # Set for workspace documents: only people who may see the workspace find them.
+    workspace = models.ForeignKey("cocreation.Workspace", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    url = models.CharField(max_length=300)
+    title = models.CharField(max_length=300)
+    body = models.TextField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "object_id"], name="searchdocument_one_per_object")]
+        indexes = [models.Index(fields=["community", "kind"])]
+
+
+# ---------------------------------------------------------------------------------------------
+# Surveys
+# ---------------------------------------------------------------------------------------------
+
+
+class Survey(models.Model):
+    community = models.ForeignKey("communities.Community", on_delete=models.CASCADE, related_name="surveys")
+    title = models.CharField(_("title"), max_length=140)
+    description = models.TextField(_("description"), max_length=5000, blank=True)
+    anonymous = models.BooleanField(_("anonymous"), default=True)
+    results_visible_to_respondents = models.BooleanField(_("respondents may see results"), default=False)
+    opens_at = models.DateTimeField(_("opens at"))
+    closes_at = models.DateTimeField(_("closes at"), null=True, blank=True)
+    created_by = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(title=""), name="survey_title_not_empty"),
+            models.CheckConstraint(condition=Q(closes_at__isnull=True) | Q(closes_at__gt=F("opens_at")), name="survey_closes_after_opening"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class QuestionKind(models.TextChoices):
+    SINGLE = "single", _("Single choice")
+    MULTIPLE = "multiple", _("Multiple choice")
+    LIKERT = "likert", _("Likert scale 1–5")
+    NUMBER = "number", _("Number")
+    TEXT = "text", _("Free text")
+
+
+class SurveyQuestion(models.Model):
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="questions")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=QuestionKind.choices)
+    prompt = models.CharField(max_length=500)
+    required = models.BooleanField(default=True)
+    choices = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "position"], name="surveyquestion_position_unique"),
+            models.CheckConstraint(condition=Q(kind__in=QuestionKind.values), name="surveyquestion_kind_valid"),
+            models.CheckConstraint(condition=~Q(prompt=""), name="surveyquestion_prompt_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.prompt
+
+
+class SurveyInvitation(models.Model):
+    """A one-response token for someone without an account."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="invitations")
+    token = models.CharField(max_length=64, unique=True)
+    label = models.CharField(max_length=120, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class SurveyParticipation(models.Model):
+    """That a member has answered — kept apart from the response so anonymous answers stay
+    unlinked while the one-response rule is still held by the database."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="participations")
+    user = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["survey", "user"], name="surveyparticipation_once")]
+
+
+class SurveyResponse(models.Model):
+    survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="responses")
+    # Only for named surveys; anonymous responses carry no person.
+    respondent = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    via_invitation = models.BooleanField(default=False)
+    submitted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["survey", "respondent"], condition=Q(respondent__isnull=False), name="surveyresponse_once_per_respondent"
+            ),
+        ]
+
+
+class SurveyAnswer(models.Model):
+    """One answer; a multiple-choice question has one row per chosen option."""
+
+    response = models.ForeignKey(SurveyResponse, on_delete=models.CASCADE, related_name="answers")
+    question = models.ForeignKey(SurveyQuestion, on_delete=models.CASCADE, related_name="answers")
+    choice = models.PositiveIntegerField(null=True, blank=True)
+    number = models.FloatField(null=True, blank=True)
+    text = models.TextField(blank=True, max_length=5000)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["response", "question", "choice"], condition=Q(choice__isnull=False), name="surveyanswer_choice_once"
+            ),
+            models.UniqueConstraint(
+                fields=["response", "question"], condition=Q(choice__isnull=True), name="surveyanswer_value_once"
+            ),
+        ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Workspaces
+# ---------------------------------------------------------------------------------------------
+
+
+class Workspace(models.Model):
+    class Status(models.TextChoices):
+        OPEN_CALL = "open_call", _("Open call")
+        ACTIVE = "active", _("Active")
+        CLOSED = "closed", _("Closed")
+
+    community = models.ForeignKey("communities.Community", on_delete=models.CASCADE, related_name="workspaces")
+    title = models.CharField(_("title"), max_length=140)
+    description = models.TextField(_("description"), max_length=5000, blank=True)
+    call_text = models.TextField(_("open call"), max_length=5000, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN_CALL)
+    # The secret in the private iCalendar URL; replaced (old URL dead) when revoked.
+    calendar_token = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(title=""), name="workspace_title_not_empty"),
+            models.CheckConstraint(condition=Q(status__in=["open_call", "active", "closed"]), name="workspace_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class CollaboratorRole(models.TextChoices):
+    COLLABORATOR = "collaborator", _("Collaborator")
+    EXPERT = "expert", _("Outside expert")
+
+
+class WorkspaceApplication(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        DECLINED = "declined", _("Declined")
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="applications")
+    applicant = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")
+    motivation = models.TextField(max_length=3000)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "applicant"], name="workspaceapplication_once"),
+            models.CheckConstraint(condition=Q(status__in=["pending", "accepted", "declined"]), name="workspaceapplication_status_valid"),
+        ]
+
+
+class WorkspaceCollaborator(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="collaborators")
+    user = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="workspace_roles")
+    role = models.CharField(max_length=12, choices=CollaboratorRole.choices)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="workspacecollaborator_once"),
+            models.CheckConstraint(condition=Q(role__in=["collaborator", "expert"]), name="workspacecollaborator_role_valid"),
+        ]
+
+
+class WorkspaceDocument(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="documents")
+    title = models.CharField(max_length=140)
+    body = models.TextField(blank=True)  # Markdown as typed; escaped wherever it is shown raw
+    body_html = models.TextField(blank=True)  # rendered and sanitised with nh3 when saved
+    version = models.PositiveIntegerField(default=1)
+    updated_by = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(title=""), name="workspacedocument_title_not_empty"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="workspacedocument_version_positive"),
+        ]
+
+
+class DocumentVersion(models.Model):
+    document = models.ForeignKey(WorkspaceDocument, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=140)
+    body = models.TextField(blank=True)
+    author = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "number"], name="documentversion_number_unique"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="documentversion_number_positive"),
+        ]
+
+
+class Milestone(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="milestones")
+    title = models.CharField(max_length=140)
+    description = models.TextField(max_length=2000, blank=True)
+    starts_on = models.DateField()
+    due_on = models.DateField()
+    done = models.BooleanField(default=False)
+    # Bumped on each change so calendar clients replace their copy (iCalendar SEQUENCE).
+    sequence = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["due_on", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(title=""), name="milestone_title_not_empty"),
+            models.CheckConstraint(condition=Q(due_on__gte=F("starts_on")), name="milestone_due_after_start"),
+        ]
+
+
+class WorkspaceThread(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="threads")
+    title = models.CharField(max_length=140)
+    author = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(title=""), name="workspacethread_title_not_empty")]
+
+
+class WorkspacePost(models.Model):
+    thread = models.ForeignKey(WorkspaceThread, on_delete=models.CASCADE, related_name="posts")
+    author = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="+")
+    body = models.TextField(max_length=5000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(body=""), name="workspacepost_body_not_empty")]
+
+
+class WorkspaceActivity(models.Model):
+    """The workspace's own feed: every change inside it, in order."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="activity")
+    actor = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="+")
+    verb = models.CharField(max_length=40)
+    summary = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "-id"])]

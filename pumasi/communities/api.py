@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.urls import reverse
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import Field
 
 from pumasi.communities import selectors, services
@@ -111,7 +111,7 @@ def list_my_communities(request, cursor: str | None = None, limit: int = 50):
 @router.post("/communities", response={201: CommunityOut}, summary="Create a community")
 def create_community(request, payload: CommunityIn):
     require_scope(request, "communities:write")
-    return 201, services.create_community(actor=request.user, **payload.dict())
+    return Status(201, services.create_community(actor=request.user, **payload.dict()))
 
 
 @router.get("/communities/{slug}", response=CommunityOut)
@@ -145,14 +145,14 @@ def remove_member(request, slug: str, membership_id: int):
     require_scope(request, "communities:write")
     community = selectors.community_for(request.user, slug)
     services.remove_member(actor=request.user, membership=selectors.membership(community, membership_id))
-    return 204, None
+    return Status(204, None)
 
 
 @router.post("/communities/{slug}/leave", response={204: None}, summary="Leave a community")
 def leave(request, slug: str):
     require_scope(request, "communities:write")
     services.leave_community(actor=request.user, community=selectors.community_for(request.user, slug))
-    return 204, None
+    return Status(204, None)
 
 
 @router.post("/communities/{slug}/join", response={201: MemberOut}, summary="Join an open community")
@@ -161,7 +161,7 @@ def join_open(request, slug: str):
     community = selectors.open_community(slug)
     if community is None:
         raise NotFound("No such community.")
-    return 201, services.join_open_community(actor=request.user, community=community)
+    return Status(201, services.join_open_community(actor=request.user, community=community))
 
 
 @router.get("/communities/{slug}/invitations", response=InvitationPage)
@@ -174,7 +174,7 @@ def list_invitations(request, slug: str, cursor: str | None = None, limit: int =
 def create_invitation(request, slug: str, payload: InvitationIn):
     require_scope(request, "communities:write")
     community = selectors.community_for(request.user, slug)
-    return 201, services.create_invitation(actor=request.user, community=community, **payload.dict())
+    return Status(201, services.create_invitation(actor=request.user, community=community, **payload.dict()))
 
 
 @router.delete("/communities/{slug}/invitations/{invitation_id}", response=InvitationOut, summary="Revoke an invitation")
@@ -187,4 +187,4 @@ def revoke_invitation(request, slug: str, invitation_id: int):
 @router.post("/invitations/accept", response={201: MemberOut}, summary="Join by an invitation token")
 def accept_invitation(request, payload: JoinIn):
     require_scope(request, "communities:write")
-    return 201, services.join_by_invitation(actor=request.user, token=payload.token)
+    return Status(201, services.join_by_invitation(actor=request.user, token=payload.token))

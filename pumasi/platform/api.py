@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import Field
 
 from pumasi.communities.selectors import community_for
@@ -76,7 +76,7 @@ def create_token(request, payload: TokenIn):
         user=request.user, name=payload.name, scopes=payload.scopes, expires_at=payload.expires_at
     )
     token.secret = secret
-    return 201, token
+    return Status(201, token)
 
 
 @router.delete("/tokens/{token_id}", response=TokenOut, summary="Revoke a token")

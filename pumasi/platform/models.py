@@ -73,3 +73,247 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+# --- Open platform: community policy, OpenID Connect clients, scoped grants --------------------
+
+
+class CommunityPolicy(models.Model):
+    """Security settings of a community that other parts of the platform enforce."""
+
+    community = models.OneToOneField("communities.Community", on_delete=models.CASCADE, related_name="policy")
+    organisers_need_mfa = models.BooleanField(_("organisers must use two-factor sign-in"), default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("community policy")
+        verbose_name_plural = _("community policies")
+
+    def __str__(self) -> str:
+        return f"policy of {self.community}"
+
+
+class OidcClient(models.Model):
+    """A client application (a company's shop or ERP) registered by a community's organisers.
+
+    The OAuth data lives in oauth2_provider's Application; this row says which community it
+    belongs to, which scopes it may ask for, and whether it was disabled.
+    """
+
+    community = models.ForeignKey("communities.Community", on_delete=models.CASCADE, related_name="oidc_clients")
+    application = models.OneToOneField(
+        "oauth2_provider.Application", null=True, blank=True, on_delete=models.SET_NULL, related_name="pumasi_client"
+    )
+    name = models.CharField(_("name"), max_length=100)
+    client_id = models.CharField(max_length=100, unique=True)
+    allowed_scopes = models.JSONField(default=list)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~models.Q(name=""), name="oidcclient_name_not_empty")]
+        verbose_name = _("client application")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.community})"
+
+
+class ScopedGrant(models.Model):
+    """A right granted to one person in one community, e.g. `production:product:12`.
+
+    Client applications of the community see active grants in the `pumasi_grants` claim; revoking
+    one ends that person's tokens for the community's applications at once.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scoped_grants")
+    community = models.ForeignKey("communities.Community", on_delete=models.CASCADE, related_name="scoped_grants")
+    scope = models.CharField(max_length=120)
+    note = models.CharField(max_length=200, blank=True)
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "community", "scope"], condition=models.Q(revoked_at__isnull=True),
+                                    name="scopedgrant_one_active"),
+            models.CheckConstraint(condition=models.Q(scope__regex=r"^[a-z][a-z0-9_-]*(:[A-Za-z0-9_.-]+)+$"),
+                                   name="scopedgrant_scope_format"),
+        ]
+        verbose_name = _("scoped grant")
+
+    def __str__(self) -> str:
+        return f"{self.scope} for {self.user}"
+
+
+# --- Webhooks out and events in ----------------------------------------------------------------
+
+
+class WebhookSubscription(models.Model):
+    """Deliver a community's events of the listed types to a URL, signed per Standard Webhooks."""
+
+    community = models.ForeignKey("communities.Community", on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(_("URL"), max_length=500)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    event_types = models.JSONField(default=list, help_text="event names, or ['*'] for all")
+    secret = models.CharField(max_length=80)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(url__startswith="http://") | models.Q(url__startswith="https://"),
+                                   name="webhook_url_http"),
+            models.CheckConstraint(condition=models.Q(secret__startswith="whsec_"), name="webhook_secret_prefix"),
+        ]
+        verbose_name = _("webhook")
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    subscription = models.ForeignKey(WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    message_id = models.CharField(max_length=64)
+    event_type = models.CharField(max_length=80)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays")
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "event"], condition=models.Q(replay_of__isnull=True),
+                                    name="webhookdelivery_once_per_event"),
+            models.CheckConstraint(condition=models.Q(status__in=["pending", "succeeded", "failed"]),
+                                   name="webhookdelivery_status_valid"),
+            models.CheckConstraint(condition=~models.Q(status="pending") | models.Q(next_attempt_at__isnull=False),
+                                   name="webhookdelivery_pending_has_next"),
+        ]
+        indexes = [models.Index(fields=["subscription", "-id"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} -> {self.subscription_id} ({self.status})"
+
+
+class InboundEndpoint(models.Model):
+    """A signed entry point through which a company's systems post events into a community."""
+
+    community = models.ForeignKey("communities.Community", on_delete=models.CASCADE, related_name="inbound_endpoints")
+    name = models.CharField(_("name"), max_length=100)
+    secret = models.CharField(max_length=80)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(name=""), name="inbound_name_not_empty"),
+            models.CheckConstraint(condition=models.Q(secret__startswith="whsec_"), name="inbound_secret_prefix"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InboundMessage(models.Model):
+    """One accepted inbound message; its webhook-id makes a redelivery harmless."""
+
+    endpoint = models.ForeignKey(InboundEndpoint, on_delete=models.CASCADE, related_name="messages")
+    message_id = models.CharField(max_length=100)
+    event_type = models.CharField(max_length=80)
+    payload = models.JSONField(default=dict)
+    result = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["endpoint", "message_id"], name="inbound_message_once")]
+
+
+# --- Notifications, follows ---------------------------------------------------------------------
+
+
+class Notification(models.Model):
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    community = models.ForeignKey("communities.Community", null=True, blank=True, on_delete=models.CASCADE,
+                                  related_name="+")
+    kind = models.CharField(max_length=60)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=500, blank=True)
+    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    # None: not (yet) mailed; set once it went out in an instant mail or a digest, or was skipped.
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["recipient", "-id"]),
+            models.Index(fields=["recipient"], condition=models.Q(read_at__isnull=True), name="notification_unread"),
+            models.Index(fields=["emailed_at"], condition=models.Q(emailed_at__isnull=True), name="notification_unmailed"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "event", "kind"], condition=models.Q(event__isnull=False),
+                                    name="notification_once_per_event"),
+            models.CheckConstraint(condition=~models.Q(title=""), name="notification_title_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class NotificationPreference(models.Model):
+    class Email(models.TextChoices):
+        INSTANT = "instant", _("Instantly")
+        DAILY = "daily", _("Daily digest")
+        NEVER = "never", _("Never")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_prefs")
+    kind = models.CharField(max_length=60)
+    email = models.CharField(max_length=10, choices=Email.choices, default=Email.DAILY)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="notificationpref_once"),
+            models.CheckConstraint(condition=models.Q(email__in=["instant", "daily", "never"]),
+                                   name="notificationpref_email_valid"),
+        ]
+
+
+class DigestRun(models.Model):
+    """One digest period that was built, so a second run for the same period does nothing."""
+
+    period = models.CharField(max_length=20, unique=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    mails_sent = models.PositiveIntegerField(default=0)
+
+
+class Follow(models.Model):
+    """A person follows a member, a community, or any other object (generic)."""
+
+    follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="follows")
+    content_type = models.ForeignKey("contenttypes.ContentType", on_delete=models.CASCADE, related_name="+")
+    object_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["follower", "content_type", "object_id"], name="follow_once")]
+        indexes = [models.Index(fields=["content_type", "object_id"])]
