@@ -54,7 +54,11 @@ test-browser: $(STAMP) test-tools
 test: $(STAMP) test-tools lint test-sqlite test-postgres test-browser
 	@echo "make test: all suites passed"
 
+# bench/serving drives the server with wrk (Debian package); installed here when missing and root.
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && { apt-get install -y -q wrk >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }; }; } || \
+	  echo "bench/serving needs wrk: sudo apt-get install wrk"
 	$(BIN)/python -m bench
 
 clean:

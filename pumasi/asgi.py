@@ -1,10 +1,12 @@
 """The application `pumasi run` serves: live streams natively in asyncio, every other request
 through Django's WSGI app on a thread pool.
 
-Why not Django's own ASGI handler: measured here it serves ~500 req/s against ~2,600 for
-this router (see bench/serving). Why not plain WSGI: a stream would pin a thread for as long
-as a browser stays open. So the streams (`/events/stream`, text/event-stream) are served by
-the `StreamHub` below and everything else by Django's WSGI app.
+Why not Django's own ASGI handler: for the same bare view this router serves ~6x its requests
+per second (bench/serving prints both). Why not plain WSGI: a stream would pin a thread for as
+long as a browser stays open (pure WSGI is ~1.6x this router on a bare view; 200 idle streams
+here cost ~30 kB each and take ~10% off the bare view's throughput). So the streams
+(`/events/stream`, text/event-stream) are served by the `StreamHub` below and everything else
+by Django's WSGI app.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
@@ -28,8 +31,13 @@ from pumasi.wsgi import application as django_application  # noqa: E402
 logger = logging.getLogger("pumasi.stream")
 STREAM_PATH = "/events/stream"
 KEEPALIVE_SECONDS = 15.0
+BACKLOG_PAGE = 200
 # Without Redis, other processes' events are found by this poll; with Redis they are announced.
 POLL_SECONDS = 5.0 if settings.REDIS_URL else 0.5
+# On PostgreSQL ids are taken at insert but become visible at commit, so a smaller id can
+# appear after a larger one. Skipped ids are looked for again for this long (then taken as
+# rolled back).
+GAP_SECONDS = 10.0
 
 wsgi_app = WSGIMiddleware(django_application, workers=int(os.environ.get("PUMASI_THREADS", "16")))
 
@@ -40,7 +48,7 @@ class Subscriber:
         self.community_ids = community_ids
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=1000)
 
-    def offer(self, event) -> None:
+    def offer(self, event, late: bool = False) -> None:
         if event.name in ("communities.member_joined", "communities.member_left") and (
             event.payload.get("user_id") == self.user_id
         ):
@@ -53,17 +61,19 @@ class Subscriber:
         )
         if visible:
             try:
-                self.queue.put_nowait(event)
+                self.queue.put_nowait((event, late))
             except asyncio.QueueFull:
                 logger.warning("stream subscriber %s is too slow; dropping event %s", self.user_id, event.pk)
 
 
-def _fetch_after(after_id: int) -> list:
+def _fetch_after(after_id: int, gaps: list[int]) -> list:
+    from django.db.models import Q
+
     from pumasi.platform.models import Event
 
     close_old_connections()
     try:
-        return list(Event.objects.filter(pk__gt=after_id).order_by("pk")[:500])
+        return list(Event.objects.filter(Q(pk__gt=after_id) | Q(pk__in=gaps)).order_by("pk")[:500])
     finally:
         close_old_connections()
 
@@ -85,37 +95,52 @@ class StreamHub:
     def __init__(self) -> None:
         self.subscribers: set[Subscriber] = set()
         self.last_id = 0
+        self.gaps: dict[int, float] = {}  # id not seen yet -> when to stop waiting for it
         self.loop: asyncio.AbstractEventLoop | None = None
         self.wake: asyncio.Event | None = None
         self.started = False
+        self._starting = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
 
     async def ensure_started(self) -> None:
-        if self.started:
+        if self.started and self.loop is asyncio.get_running_loop():
             return
-        self.started = True
-        self.loop = asyncio.get_running_loop()
-        self.wake = asyncio.Event()
-        self.last_id = await asyncio.to_thread(_last_event_id)
-        event_bus.add_local_listener(self._announced)
-        asyncio.ensure_future(self._run())
-        if settings.REDIS_URL:
-            asyncio.ensure_future(self._listen_redis())
+        async with self._starting:  # the first streams may arrive together
+            if self.started and self.loop is asyncio.get_running_loop():
+                return
+            self.last_id = await asyncio.to_thread(_last_event_id)
+            self.loop = asyncio.get_running_loop()
+            self.wake = asyncio.Event()
+            event_bus.add_local_listener(self._announced)
+            self._tasks = {asyncio.ensure_future(self._run())}
+            if settings.REDIS_URL:
+                listening = asyncio.Event()
+                self._tasks.add(asyncio.ensure_future(self._listen_redis(listening)))
+                try:  # so the first stream does not miss an announcement made right after it connects
+                    await asyncio.wait_for(listening.wait(), timeout=2)
+                except TimeoutError:
+                    logger.warning("Redis is slow to answer; live events fall back to polling meanwhile")
+            self.started = True
 
     def _announced(self, event_id: int) -> None:
-        if self.loop is not None and self.wake is not None:
+        # Called from the publishing request's thread, after its commit; must never raise there.
+        try:
             self.loop.call_soon_threadsafe(self.wake.set)
+        except RuntimeError:  # the loop has closed (shutdown)
+            event_bus.remove_local_listener(self._announced)
 
-    async def _listen_redis(self) -> None:
+    async def _listen_redis(self, listening: asyncio.Event) -> None:
         import redis.asyncio as aioredis
 
         while True:
             try:
-                client = aioredis.Redis.from_url(settings.REDIS_URL)
-                pubsub = client.pubsub()
-                await pubsub.subscribe(event_bus.REDIS_CHANNEL)
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        self.wake.set()
+                async with aioredis.Redis.from_url(settings.REDIS_URL) as client, client.pubsub() as pubsub:
+                    await pubsub.subscribe(event_bus.REDIS_CHANNEL)
+                    listening.set()
+                    self.wake.set()  # events announced while we were not listening
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self.wake.set()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -131,15 +156,21 @@ class StreamHub:
                 pass
             self.wake.clear()
             try:
-                batch = await asyncio.to_thread(_fetch_after, self.last_id)
+                batch = await asyncio.to_thread(_fetch_after, self.last_id, list(self.gaps))
             except Exception:
                 logger.exception("could not read new events")
                 await asyncio.sleep(1)
                 continue
+            now = time.monotonic()
             for event in batch:
+                late = self.gaps.pop(event.pk, None) is not None
+                if not late:
+                    if event.pk - self.last_id <= 1000:
+                        self.gaps.update(dict.fromkeys(range(self.last_id + 1, event.pk), now + GAP_SECONDS))
+                    self.last_id = event.pk
                 for subscriber in list(self.subscribers):
-                    subscriber.offer(event)
-                self.last_id = event.pk
+                    subscriber.offer(event, late)
+            self.gaps = {pk: until for pk, until in self.gaps.items() if until > now}
             if len(batch) == 500:
                 self.wake.set()
 
@@ -147,8 +178,9 @@ class StreamHub:
 hub = StreamHub()
 
 
-def _stream_identity(headers: dict[bytes, bytes]) -> tuple[int, set[int]] | None:
-    """Who is asking: a session cookie or a bearer token. Returns (user id, community ids)."""
+def _stream_identity(headers: dict[bytes, bytes]) -> tuple[int, set[int]] | int:
+    """Who is asking: a session cookie or a bearer token. Returns (user id, community ids), or the
+    status to refuse with: 401 for nobody, 403 for a token without the 'read' scope."""
     from importlib import import_module
 
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
@@ -163,7 +195,9 @@ def _stream_identity(headers: dict[bytes, bytes]) -> tuple[int, set[int]] | None
         auth = headers.get(b"authorization", b"").decode("latin-1")
         if auth.lower().startswith("bearer "):
             token = active_token_for_secret(auth[7:].strip())
-            if token is not None and "read" in token.scopes:
+            if token is not None and "read" not in token.scopes:
+                return 403
+            if token is not None:
                 user = token.user
         else:
             cookie = SimpleCookie()
@@ -180,7 +214,7 @@ def _stream_identity(headers: dict[bytes, bytes]) -> tuple[int, set[int]] | None
                     ):
                         user = candidate
         if user is None:
-            return None
+            return 401
         return user.pk, community_ids_of(user.pk)
     finally:
         close_old_connections()
@@ -191,7 +225,7 @@ def _backlog(after_id: int, user_id: int, community_ids: set[int]) -> list:
 
     close_old_connections()
     try:
-        return events_after(after_id=after_id, community_ids=community_ids, user_id=user_id)
+        return events_after(after_id=after_id, community_ids=community_ids, user_id=user_id, limit=BACKLOG_PAGE)
     finally:
         close_old_connections()
 
@@ -213,50 +247,75 @@ def _format(event) -> bytes:
 async def serve_stream(scope, receive, send) -> None:
     headers = {k.lower(): v for k, v in scope.get("headers", [])}
     identity = await asyncio.to_thread(_stream_identity, headers)
-    if identity is None:
-        body = json.dumps(
-            {"type": "about:blank", "title": "Authentication required.", "status": 401, "code": "unauthenticated"}
-        ).encode()
-        await send({"type": "http.response.start", "status": 401,
-                    "headers": [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+    if isinstance(identity, int):
+        await _refuse(send, identity)
         return
     user_id, community_ids = identity
     await hub.ensure_started()
     query = parse_qs(scope.get("query_string", b"").decode())
     raw_last = headers.get(b"last-event-id", b"").decode() or (query.get("last_event_id") or [""])[0]
     subscriber = Subscriber(user_id, set(community_ids))
+    # Subscribe before reading the backlog, so nothing falls between the two; duplicates are
+    # dropped by id below.
     hub.subscribers.add(subscriber)
+    tasks = [asyncio.ensure_future(_pump(subscriber, raw_last, send)), asyncio.ensure_future(_wait_disconnect(receive))]
     try:
-        last_sent = int(raw_last) if raw_last.isdigit() else hub.last_id
-        await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"text/event-stream; charset=utf-8"),
-            (b"cache-control", b"no-cache"),
-            (b"x-accel-buffering", b"no"),
-        ]})
-        await send({"type": "http.response.body", "body": b"retry: 2000\n: connected\n\n", "more_body": True})
-        if raw_last.isdigit():
-            for event in await asyncio.to_thread(_backlog, last_sent, user_id, subscriber.community_ids):
-                await send({"type": "http.response.body", "body": _format(event), "more_body": True})
-                last_sent = event.pk
-        disconnected = asyncio.ensure_future(_wait_disconnect(receive))
-        while not disconnected.done():
-            getter = asyncio.ensure_future(subscriber.queue.get())
-            done, _pending = await asyncio.wait({getter, disconnected}, timeout=KEEPALIVE_SECONDS,
-                                                return_when=asyncio.FIRST_COMPLETED)
-            if getter in done:
-                event = getter.result()
-                if event.pk > last_sent:
-                    await send({"type": "http.response.body", "body": _format(event), "more_body": True})
-                    last_sent = event.pk
-            else:
-                getter.cancel()
-                if not disconnected.done():
-                    await send({"type": "http.response.body", "body": b": keepalive\n\n", "more_body": True})
-    except (OSError, RuntimeError, asyncio.CancelledError):
-        pass  # the client went away
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         hub.subscribers.discard(subscriber)
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        # A failed send means the client went away; anything else is a bug worth a log line.
+        if isinstance(result, Exception) and not isinstance(result, OSError | RuntimeError):
+            logger.error("stream of user %s failed", user_id, exc_info=result)
+
+
+async def _refuse(send, status: int) -> None:
+    if status == 403:
+        problem = {"title": "This token lacks the 'read' scope.", "code": "forbidden"}
+    else:
+        problem = {"title": "Authentication required.", "code": "unauthenticated"}
+    body = json.dumps({"type": "about:blank", "status": status, **problem}).encode()
+    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="pumasi"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _pump(subscriber: Subscriber, raw_last: str, send) -> None:
+    """Send the missed events (when resuming), then each new one, with a keep-alive comment when quiet."""
+
+    async def emit(body: bytes) -> None:
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+
+    await send({"type": "http.response.start", "status": 200, "headers": [
+        (b"content-type", b"text/event-stream; charset=utf-8"),
+        (b"cache-control", b"no-cache"),
+        (b"x-accel-buffering", b"no"),
+    ]})
+    await emit(b"retry: 2000\n: connected\n\n")
+    last_sent = hub.last_id
+    if raw_last.isdigit():
+        last_sent = int(raw_last)
+        while True:  # the backlog comes in pages; read until it is exhausted
+            page = await asyncio.to_thread(_backlog, last_sent, subscriber.user_id, set(subscriber.community_ids))
+            for event in page:
+                await emit(_format(event))
+                last_sent = event.pk
+            if len(page) < BACKLOG_PAGE:
+                break
+    while True:
+        try:
+            event, late = await asyncio.wait_for(subscriber.queue.get(), timeout=KEEPALIVE_SECONDS)
+        except TimeoutError:
+            await emit(b": keepalive\n\n")
+            continue
+        if event.pk > last_sent or late:
+            await emit(_format(event))
+            last_sent = max(last_sent, event.pk)
 
 
 async def _wait_disconnect(receive) -> None:
@@ -283,4 +342,15 @@ async def application(scope, receive, send) -> None:
     elif kind == "lifespan":
         await _lifespan(receive, send)
     else:
-        await wsgi_app(scope, receive, send)
+        await wsgi_app(scope, _as_coroutine(receive), send)
+
+
+def _as_coroutine(receive):
+    """a2wsgi reads request bodies with run_coroutine_threadsafe(receive()), which accepts only
+    true coroutines; granian's receive() returns a native awaitable, so without this wrapper
+    every request with a body fails with a 500."""
+
+    async def call():
+        return await receive()
+
+    return call

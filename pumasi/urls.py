@@ -9,6 +9,7 @@ from django.views.static import serve
 
 from pumasi import health
 from pumasi.api import api
+from pumasi.platform.views import ConsentView
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -17,6 +18,7 @@ urlpatterns = [
     path("accounts/", include("pumasi.accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
+    path("o/authorize/", ConsentView.as_view(), name="oidc_consent"),
     path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
     path("", include("pumasi.platform.urls")),
     path("", include("pumasi.ledger.urls")),

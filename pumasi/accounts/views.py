@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -35,7 +36,9 @@ def profile(request):
                 user.refresh_from_db()
                 add_domain_error(form, error)
             else:
-                messages.success(request, _("Your profile was saved."))
+                # Say it in the language just chosen: the next page is shown in it.
+                with translation.override(user.language or request.LANGUAGE_CODE):
+                    messages.success(request, _("Your profile was saved."))
                 response = HttpResponseRedirect(request.path)
                 response.set_cookie("pumasi_language", user.language, max_age=365 * 86400, samesite="Lax")
                 return response

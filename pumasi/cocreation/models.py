@@ -93,6 +93,10 @@ class IdeaImage(models.Model):
     height = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"image {self.pk} of idea {self.idea_id}"
+
+
 
 class IdeaSupport(models.Model):
     idea = models.ForeignKey(Idea, on_delete=models.CASCADE, related_name="supports")
@@ -102,6 +106,10 @@ class IdeaSupport(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["idea", "user"], name="ideasupport_once_per_person")]
         indexes = [models.Index(fields=["idea", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} supports {self.idea_id}"
+
 
 
 class IdeaComment(models.Model):
@@ -114,6 +122,10 @@ class IdeaComment(models.Model):
     class Meta:
         constraints = [models.CheckConstraint(condition=~Q(body=""), name="ideacomment_body_not_empty")]
 
+    def __str__(self) -> str:
+        return self.body[:40]
+
+
 
 class IdeaFollow(models.Model):
     idea = models.ForeignKey(Idea, on_delete=models.CASCADE, related_name="follows")
@@ -122,6 +134,10 @@ class IdeaFollow(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["idea", "user"], name="ideafollow_once_per_person")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} follows {self.idea_id}"
+
 
 
 class IdeaStatusChange(models.Model):
@@ -136,6 +152,10 @@ class IdeaStatusChange(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=~Q(answer=""), name="ideastatuschange_answer_not_empty")]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} → {self.to_status}"
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,6 +185,10 @@ class SearchDocument(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["kind", "object_id"], name="searchdocument_one_per_object")]
         indexes = [models.Index(fields=["community", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}#{self.object_id}"
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,6 +254,10 @@ class SurveyInvitation(models.Model):
     used_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"invitation to survey {self.survey_id}"
+
+
 
 class SurveyParticipation(models.Model):
     """That a member has answered — kept apart from the response so anonymous answers stay
@@ -241,6 +269,10 @@ class SurveyParticipation(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["survey", "user"], name="surveyparticipation_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} answered {self.survey_id}"
+
 
 
 class SurveyResponse(models.Model):
@@ -256,6 +288,10 @@ class SurveyResponse(models.Model):
                 fields=["survey", "respondent"], condition=Q(respondent__isnull=False), name="surveyresponse_once_per_respondent"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"response {self.pk} to survey {self.survey_id}"
+
 
 
 class SurveyAnswer(models.Model):
@@ -276,6 +312,10 @@ class SurveyAnswer(models.Model):
                 fields=["response", "question"], condition=Q(choice__isnull=True), name="surveyanswer_value_once"
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"answer to {self.question_id}"
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,6 +374,10 @@ class WorkspaceApplication(models.Model):
             models.CheckConstraint(condition=Q(status__in=["pending", "accepted", "declined"]), name="workspaceapplication_status_valid"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.applicant_id} → {self.workspace_id} ({self.status})"
+
+
 
 class WorkspaceCollaborator(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="collaborators")
@@ -346,6 +390,10 @@ class WorkspaceCollaborator(models.Model):
             models.UniqueConstraint(fields=["workspace", "user"], name="workspacecollaborator_once"),
             models.CheckConstraint(condition=Q(role__in=["collaborator", "expert"]), name="workspacecollaborator_role_valid"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.workspace_id} as {self.role}"
+
 
 
 class WorkspaceDocument(models.Model):
@@ -363,6 +411,10 @@ class WorkspaceDocument(models.Model):
             models.CheckConstraint(condition=Q(version__gte=1), name="workspacedocument_version_positive"),
         ]
 
+    def __str__(self) -> str:
+        return self.title
+
+
 
 class DocumentVersion(models.Model):
     document = models.ForeignKey(WorkspaceDocument, on_delete=models.CASCADE, related_name="versions")
@@ -378,6 +430,10 @@ class DocumentVersion(models.Model):
             models.UniqueConstraint(fields=["document", "number"], name="documentversion_number_unique"),
             models.CheckConstraint(condition=Q(number__gte=1), name="documentversion_number_positive"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} v{self.number}"
+
 
 
 class Milestone(models.Model):
@@ -399,6 +455,10 @@ class Milestone(models.Model):
             models.CheckConstraint(condition=Q(due_on__gte=F("starts_on")), name="milestone_due_after_start"),
         ]
 
+    def __str__(self) -> str:
+        return self.title
+
+
 
 class WorkspaceThread(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="threads")
@@ -409,6 +469,10 @@ class WorkspaceThread(models.Model):
     class Meta:
         constraints = [models.CheckConstraint(condition=~Q(title=""), name="workspacethread_title_not_empty")]
 
+    def __str__(self) -> str:
+        return self.title
+
+
 
 class WorkspacePost(models.Model):
     thread = models.ForeignKey(WorkspaceThread, on_delete=models.CASCADE, related_name="posts")
@@ -418,6 +482,10 @@ class WorkspacePost(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=~Q(body=""), name="workspacepost_body_not_empty")]
+
+    def __str__(self) -> str:
+        return self.body[:40]
+
 
 
 class WorkspaceActivity(models.Model):
@@ -431,3 +499,7 @@ class WorkspaceActivity(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["workspace", "-id"])]
+
+    def __str__(self) -> str:
+        return self.summary
+

@@ -126,13 +126,15 @@ def _visibility_sql(alias: str, workspace_ids: set[int], kinds: list[str]) -> tu
 
 def _fts5(community_id: int, terms: list[str], workspace_ids: set[int], kinds: list[str], limit: int) -> list[Hit]:
     # Every term as a quoted phrase: trigram phrases match substrings, whatever the script.
+    # Newest first, like the LIKE path: ranking by bm25 scored every match of a common term
+    # (1 s p50 at 100k ideas in bench/cocreation), while rowid order stops after `limit`.
     match = " AND ".join('"' + t.replace('"', '""') + '"' for t in terms)
     visible, params = _visibility_sql("d", workspace_ids, kinds)
     sql = (
         f"SELECT d.kind, d.object_id, d.url, d.title, "
         f"highlight({FTS_TABLE}, 0, char(2), char(3)), snippet({FTS_TABLE}, 1, char(2), char(3), '…', 16) "
         f"FROM {FTS_TABLE} f JOIN cocreation_searchdocument d ON d.id = f.rowid "
-        f"WHERE {FTS_TABLE} MATCH %s AND d.community_id = %s AND {visible} ORDER BY f.rank LIMIT %s"
+        f"WHERE {FTS_TABLE} MATCH %s AND d.community_id = %s AND {visible} ORDER BY f.rowid DESC LIMIT %s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [match, community_id, *params, limit])

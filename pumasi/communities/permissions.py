@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from pumasi.communities.models import Community, Membership, Role
 from pumasi.core.errors import NotFound, PermissionDenied
 
@@ -53,5 +55,5 @@ def require(user, action: str, community: Community) -> None:
     if can(user, action, community):
         return
     if role_of(user, community) is None:
-        raise NotFound("No such community.")
-    raise PermissionDenied(f"Your role in {community.name} does not allow this.")
+        raise NotFound(_("No such community."))
+    raise PermissionDenied(_("Your role in %(name)s does not allow this.") % {"name": community.name})

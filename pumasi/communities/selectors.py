@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from pumasi.communities import permissions
 from pumasi.communities.models import Community, Invitation, Membership
@@ -23,7 +24,7 @@ def community_for(user, slug: str, action: str = "view") -> Community:
     """The community at `slug` if `user` may do `action` there; NotFound for outsiders."""
     community = Community.objects.filter(slug=slug).first()
     if community is None:
-        raise NotFound("No such community.")
+        raise NotFound(_("No such community."))
     permissions.require(user, action, community)
     return community
 
@@ -39,7 +40,7 @@ def members(community: Community) -> QuerySet[Membership]:
 def membership(community: Community, membership_id: int) -> Membership:
     found = Membership.objects.filter(community=community, pk=membership_id).select_related("user", "community").first()
     if found is None:
-        raise NotFound("No such member.")
+        raise NotFound(_("No such member."))
     return found
 
 
@@ -50,7 +51,7 @@ def invitations(community: Community) -> QuerySet[Invitation]:
 def invitation(community: Community, invitation_id: int) -> Invitation:
     found = Invitation.objects.filter(community=community, pk=invitation_id).select_related("community").first()
     if found is None:
-        raise NotFound("No such invitation.")
+        raise NotFound(_("No such invitation."))
     return found
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from pumasi.communities import permissions
 from pumasi.communities.models import Community, Invitation, Membership, Role
@@ -25,18 +26,18 @@ MAX_INVITATION_DAYS = 90
 def _validate_settings(*, name, slug, kind, time_zone, currency) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if name is not None and not (1 <= len(name.strip()) <= 120):
-        errors["name"] = ["Give a name of 1 to 120 characters."]
+        errors["name"] = [_("Give a name of 1 to 120 characters.")]
     if slug is not None and (not SLUG_RE.match(slug) or slug in RESERVED_SLUGS):
-        errors["slug"] = ["3 to 60 lower-case letters, digits or hyphens, not starting or ending with a hyphen."]
+        errors["slug"] = [_("3 to 60 lower-case letters, digits or hyphens, not starting or ending with a hyphen.")]
     if kind is not None and kind not in Community.Kind.values:
-        errors["kind"] = [f"Choose one of: {', '.join(Community.Kind.values)}."]
+        errors["kind"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(Community.Kind.values)}]
     if time_zone is not None:
         try:
             zoneinfo.ZoneInfo(time_zone)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            errors["time_zone"] = ["Unknown time zone; use a name such as Asia/Seoul."]
+            errors["time_zone"] = [_("Unknown time zone; use a name such as Asia/Seoul.")]
     if currency is not None and currency not in CURRENCIES:
-        errors["currency"] = [f"Choose one of: {', '.join(sorted(CURRENCIES))}."]
+        errors["currency"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(sorted(CURRENCIES))}]
     return errors
 
 
@@ -47,9 +48,9 @@ def create_community(
     """Create a community; its creator becomes its first organiser."""
     errors = _validate_settings(name=name, slug=slug, kind=kind, time_zone=time_zone, currency=currency)
     if not errors and Community.objects.filter(slug=slug).exists():
-        errors["slug"] = ["This address is taken."]
+        errors["slug"] = [_("This address is taken.")]
     if errors:
-        raise InvalidInput("The community was not created.", field_errors=errors)
+        raise InvalidInput(_("The community was not created."), field_errors=errors)
     try:
         with transaction.atomic():
             community = Community.objects.create(
@@ -63,7 +64,7 @@ def create_community(
             )
             publish_event(name="communities.created", community=community, payload={"slug": slug})
     except IntegrityError as exc:
-        raise InvalidInput("The community was not created.", field_errors={"slug": ["This address is taken."]}) from exc
+        raise InvalidInput(_("The community was not created."), field_errors={"slug": [_("This address is taken.")]}) from exc
     permissions.forget_roles(actor)
     return community
 
@@ -73,13 +74,13 @@ def update_community(*, actor, community: Community, **fields) -> Community:
     allowed = {"name", "description", "time_zone", "currency", "open_join", "kind"}
     unknown = set(fields) - allowed
     if unknown:
-        raise InvalidInput("Unknown fields.", field_errors={f: ["Cannot be changed."] for f in unknown})
+        raise InvalidInput(_("Unknown fields."), field_errors={f: [_("Cannot be changed.")] for f in unknown})
     errors = _validate_settings(
         name=fields.get("name"), slug=None, kind=fields.get("kind"), time_zone=fields.get("time_zone"),
         currency=fields.get("currency"),
     )
     if errors:
-        raise InvalidInput("The community was not changed.", field_errors=errors)
+        raise InvalidInput(_("The community was not changed."), field_errors=errors)
     with transaction.atomic():
         locked = Community.objects.select_for_update().get(pk=community.pk)
         changes = {k: [getattr(locked, k), v] for k, v in fields.items() if getattr(locked, k) != v}
@@ -98,13 +99,13 @@ def create_invitation(
     permissions.require(actor, "invite", community)
     errors: dict[str, list[str]] = {}
     if role not in Role.values:
-        errors["role"] = [f"Choose one of: {', '.join(Role.values)}."]
+        errors["role"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(Role.values)}]
     if not (1 <= int(days_valid) <= MAX_INVITATION_DAYS):
-        errors["days_valid"] = [f"Between 1 and {MAX_INVITATION_DAYS} days."]
+        errors["days_valid"] = [_("Between 1 and %(max)d days.") % {"max": MAX_INVITATION_DAYS}]
     if max_uses is not None and not (1 <= int(max_uses) <= 10_000):
-        errors["max_uses"] = ["Between 1 and 10000, or empty for no limit."]
+        errors["max_uses"] = [_("Between 1 and 10000, or empty for no limit.")]
     if errors:
-        raise InvalidInput("The invitation was not created.", field_errors=errors)
+        raise InvalidInput(_("The invitation was not created."), field_errors=errors)
     with transaction.atomic():
         invitation = Invitation.objects.create(
             community=community, token=secrets.token_urlsafe(24), role=role, created_by=actor,
@@ -133,11 +134,11 @@ def invitation_problem(invitation: Invitation, now: datetime | None = None) -> s
     """Why this invitation cannot be used now, or None if it can."""
     now = now or timezone.now()
     if invitation.revoked_at is not None:
-        return "This invitation was revoked."
+        return _("This invitation was revoked.")
     if invitation.expires_at <= now:
-        return "This invitation has expired."
+        return _("This invitation has expired.")
     if invitation.max_uses is not None and invitation.uses >= invitation.max_uses:
-        return "This invitation has been used up."
+        return _("This invitation has been used up.")
     return None
 
 
@@ -145,7 +146,7 @@ def join_by_invitation(*, actor, token: str) -> Membership:
     with transaction.atomic():
         invitation = Invitation.objects.select_for_update(of=("self",)).select_related("community").filter(token=token).first()
         if invitation is None:
-            raise NotFound("No such invitation.")
+            raise NotFound(_("No such invitation."))
         problem = invitation_problem(invitation)
         if problem:
             raise Conflict(problem, code="invitation_unusable")
@@ -157,19 +158,19 @@ def join_by_invitation(*, actor, token: str) -> Membership:
 
 def join_open_community(*, actor, community: Community) -> Membership:
     if not community.open_join:
-        raise NotFound("No such community.")
+        raise NotFound(_("No such community."))
     with transaction.atomic():
         return _add_member(actor=actor, community=community, role=Role.MEMBER, via="open")
 
 
 def _add_member(*, actor, community: Community, role: str, via: str) -> Membership:
     if Membership.objects.filter(community=community, user=actor).exists():
-        raise Conflict(f"You are already a member of {community.name}.", code="already_member")
+        raise Conflict(_("You are already a member of %(name)s.") % {"name": community.name}, code="already_member")
     try:
         with transaction.atomic():
             membership = Membership.objects.create(community=community, user=actor, role=role)
     except IntegrityError as exc:
-        raise Conflict(f"You are already a member of {community.name}.", code="already_member") from exc
+        raise Conflict(_("You are already a member of %(name)s.") % {"name": community.name}, code="already_member") from exc
     record_audit(actor=actor, action="membership.joined", obj=membership, community=community, changes={"role": role, "via": via})
     publish_event(
         name="communities.member_joined", community=community, payload={"user_id": actor.pk, "role": role}
@@ -187,19 +188,19 @@ def _lock_memberships(community: Community) -> list[Membership]:
 def _ensure_an_organiser_remains(memberships: list[Membership], leaving_pk: int | None, demoted_pk: int | None) -> None:
     organisers = [m for m in memberships if m.role == Role.ORGANISER and m.pk not in {leaving_pk, demoted_pk}]
     if not organisers:
-        raise Conflict("A community needs at least one organiser; appoint another first.", code="last_organiser")
+        raise Conflict(_("A community needs at least one organiser; appoint another first."), code="last_organiser")
 
 
 def change_role(*, actor, membership: Membership, role: str) -> Membership:
     community = membership.community
     permissions.require(actor, "change_role", community)
     if role not in Role.values:
-        raise InvalidInput("Unknown role.", field_errors={"role": [f"Choose one of: {', '.join(Role.values)}."]})
+        raise InvalidInput(_("Unknown role."), field_errors={"role": [_("Choose one of: %(choices)s.") % {"choices": ", ".join(Role.values)}]})
     with transaction.atomic():
         memberships = _lock_memberships(community)
         locked = next((m for m in memberships if m.pk == membership.pk), None)
         if locked is None:
-            raise NotFound("No such member.")
+            raise NotFound(_("No such member."))
         if locked.role == role:
             return locked
         if locked.role == Role.ORGANISER:
@@ -222,7 +223,7 @@ def leave_community(*, actor, community: Community) -> None:
         memberships = _lock_memberships(community)
         mine = next((m for m in memberships if m.user_id == actor.pk), None)
         if mine is None:
-            raise NotFound("You are not a member.")
+            raise NotFound(_("You are not a member."))
         if mine.role == Role.ORGANISER:
             _ensure_an_organiser_remains(memberships, mine.pk, None)
         record_audit(actor=actor, action="membership.left", obj=mine, community=community, changes={"role": mine.role})
@@ -238,7 +239,7 @@ def remove_member(*, actor, membership: Membership) -> None:
         memberships = _lock_memberships(community)
         locked = next((m for m in memberships if m.pk == membership.pk), None)
         if locked is None:
-            raise NotFound("No such member.")
+            raise NotFound(_("No such member."))
         if locked.role == Role.ORGANISER:
             _ensure_an_organiser_remains(memberships, locked.pk, None)
         record_audit(actor=actor, action="membership.removed", obj=locked, community=community, changes={"user_id": locked.user_id})

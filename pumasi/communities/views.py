@@ -116,12 +116,12 @@ def change_role(request, slug: str, membership_id: int):
         return redirect("communities:members", slug)
     try:
         membership = selectors.membership(community, membership_id)
-        services.change_role(actor=request.user, membership=membership, role=form.cleaned_data["role"])
+        changed = services.change_role(actor=request.user, membership=membership, role=form.cleaned_data["role"])
     except DomainError as error:
         _refuse(request, error)
     else:
         messages.success(request, _("%(name)s is now %(role)s.") % {
-            "name": membership.user.name, "role": membership.get_role_display()})
+            "name": membership.user.name, "role": changed.get_role_display()})
     return redirect("communities:members", slug)
 
 

@@ -71,7 +71,10 @@ def announce(event_id: int) -> None:
     with _listeners_lock:
         listeners = list(_local_listeners)
     for listener in listeners:
-        listener(event_id)
+        try:
+            listener(event_id)
+        except Exception:  # the publishing request has committed; it must not fail now
+            logger.exception("live listener %r failed for event %s", listener, event_id)
     if settings.REDIS_URL:
         try:
             redis_client().publish(REDIS_CHANNEL, str(event_id))
@@ -81,7 +84,8 @@ def announce(event_id: int) -> None:
 
 def add_local_listener(listener: Callable[[int], None]) -> None:
     with _listeners_lock:
-        _local_listeners.append(listener)
+        if listener not in _local_listeners:
+            _local_listeners.append(listener)
 
 
 def remove_local_listener(listener: Callable[[int], None]) -> None:
@@ -90,13 +94,15 @@ def remove_local_listener(listener: Callable[[int], None]) -> None:
             _local_listeners.remove(listener)
 
 
-_redis = None
+_redis: tuple[str, Any] | None = None  # (url, client): a changed setting (tests) gets a new client
 
 
 def redis_client():
     global _redis
-    if _redis is None:
+    if _redis is None or _redis[0] != settings.REDIS_URL:
         import redis
 
-        _redis = redis.Redis.from_url(settings.REDIS_URL)
-    return _redis
+        # Short timeouts: an unreachable Redis must not hang the request that published.
+        client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+        _redis = (settings.REDIS_URL, client)
+    return _redis[1]

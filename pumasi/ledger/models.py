@@ -34,6 +34,9 @@ class LedgerSettings(models.Model):
                                    name="ledger_settings_escrow_timeout_range"),
         ]
 
+    def __str__(self) -> str:
+        return f"LedgerSettings #{self.pk}"
+
 
 class ChainHead(models.Model):
     """The tip of a community's hash chain. Locking this row serialises posting per community."""
@@ -42,6 +45,9 @@ class ChainHead(models.Model):
                                      related_name="ledger_chain")
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"ChainHead #{self.pk}"
 
 
 class Account(models.Model):
@@ -112,6 +118,9 @@ class AccountBalance(models.Model):
             models.CheckConstraint(condition=Q(guard__in=[-1, 0, 1]), name="ledger_balance_guard_valid"),
         ]
 
+    def __str__(self) -> str:
+        return f"AccountBalance #{self.pk}"
+
 
 class Transaction(models.Model):
     class Kind(models.TextChoices):
@@ -165,6 +174,9 @@ class Posting(models.Model):
         ]
         indexes = [models.Index(fields=["account", "transaction"])]
 
+    def __str__(self) -> str:
+        return f"Posting #{self.pk}"
+
 
 class SplitRule(models.Model):
     """A named rule for dividing income. Its content lives in versions; the newest one is in force."""
@@ -215,6 +227,9 @@ class SplitRuleVersion(models.Model):
         ]
         ordering = ["number"]
 
+    def __str__(self) -> str:
+        return f"SplitRuleVersion #{self.pk}"
+
 
 class SplitShare(models.Model):
     version = models.ForeignKey(SplitRuleVersion, on_delete=models.PROTECT, related_name="shares")
@@ -234,6 +249,9 @@ class SplitShare(models.Model):
                 name="ledger_split_share_one_kind",
             ),
         ]
+
+    def __str__(self) -> str:
+        return f"SplitShare #{self.pk}"
 
 
 class Settlement(models.Model):
@@ -263,6 +281,9 @@ class Settlement(models.Model):
         ]
         ordering = ["-period_start"]
 
+    def __str__(self) -> str:
+        return f"Settlement #{self.pk}"
+
 
 class Statement(models.Model):
     settlement = models.ForeignKey(Settlement, on_delete=models.PROTECT, related_name="statements")
@@ -278,6 +299,9 @@ class Statement(models.Model):
             models.CheckConstraint(condition=Q(paid__gte=0), name="ledger_statement_paid_not_negative"),
         ]
 
+    def __str__(self) -> str:
+        return f"Statement #{self.pk}"
+
 
 class StatementLine(models.Model):
     statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="lines")
@@ -288,6 +312,9 @@ class StatementLine(models.Model):
 
     class Meta:
         ordering = ["posted_at", "id"]
+
+    def __str__(self) -> str:
+        return f"StatementLine #{self.pk}"
 
 
 class Escrow(models.Model):
@@ -328,6 +355,9 @@ class Escrow(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"Escrow #{self.pk}"
+
 
 class EscrowApproval(models.Model):
     escrow = models.ForeignKey(Escrow, on_delete=models.PROTECT, related_name="approvals")
@@ -342,6 +372,9 @@ class EscrowApproval(models.Model):
             models.CheckConstraint(condition=Q(decision__in=["release", "refund"]), name="ledger_escrow_decision_valid"),
             models.CheckConstraint(condition=Q(role__in=["buyer", "seller", "moderator"]), name="ledger_escrow_role_valid"),
         ]
+
+    def __str__(self) -> str:
+        return f"EscrowApproval #{self.pk}"
 
 
 class Pool(models.Model):
@@ -382,6 +415,9 @@ class PoolMember(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pool", "user"], name="ledger_pool_member_once")]
 
+    def __str__(self) -> str:
+        return f"PoolMember #{self.pk}"
+
 
 class PoolContribution(models.Model):
     pool = models.ForeignKey(Pool, on_delete=models.PROTECT, related_name="contributions")
@@ -395,6 +431,9 @@ class PoolContribution(models.Model):
             models.UniqueConstraint(fields=["pool", "user", "month"], name="ledger_pool_contribution_once_a_month"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_pool_contribution_amount_positive"),
         ]
+
+    def __str__(self) -> str:
+        return f"PoolContribution #{self.pk}"
 
 
 def claim_evidence_path(instance, filename: str) -> str:
@@ -431,6 +470,9 @@ class PoolClaim(models.Model):
                                    name="ledger_claim_status_valid"),
         ]
 
+    def __str__(self) -> str:
+        return f"PoolClaim #{self.pk}"
+
 
 class PoolYearEnd(models.Model):
     pool = models.ForeignKey(Pool, on_delete=models.PROTECT, related_name="year_ends")
@@ -448,3 +490,6 @@ class PoolYearEnd(models.Model):
             models.CheckConstraint(condition=Q(surplus__gte=0, refunded__gte=0, carried_over__gte=0),
                                    name="ledger_pool_year_end_not_negative"),
         ]
+
+    def __str__(self) -> str:
+        return f"PoolYearEnd #{self.pk}"

@@ -245,6 +245,9 @@ class InboundMessage(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["endpoint", "message_id"], name="inbound_message_once")]
 
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.message_id}"
+
 
 # --- Notifications, follows ---------------------------------------------------------------------
 
@@ -296,6 +299,9 @@ class NotificationPreference(models.Model):
                                    name="notificationpref_email_valid"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.email}"
+
 
 class DigestRun(models.Model):
     """One digest period that was built, so a second run for the same period does nothing."""
@@ -304,6 +310,9 @@ class DigestRun(models.Model):
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     mails_sent = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.period
 
 
 class Follow(models.Model):
@@ -317,3 +326,6 @@ class Follow(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["follower", "content_type", "object_id"], name="follow_once")]
         indexes = [models.Index(fields=["content_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.follower_id} follows {self.content_type_id}:{self.object_id}"

@@ -8,20 +8,23 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from pumasi.core.errors import InvalidInput, NotFound
 from pumasi.platform.models import ApiToken, AuditEntry
 
 # What a token may be allowed to do. "read" covers every GET; the others gate writes.
 TOKEN_SCOPES = {
-    "read": "Read everything the owner may read",
-    "communities:write": "Create and change communities, members and invitations",
-    "audit:read": "Read audit logs the owner may read",
-    "ledger:write": "Post ledger transactions",
-    "sharing:write": "Book and manage shared resources",
-    "cocreation:write": "Ideas, surveys, workspaces, designs",
-    "market:write": "Listings, orders, stock",
-    "governance:write": "Proposals and votes",
+    "read": gettext_noop("Read everything the owner may read"),
+    "communities:write": gettext_noop("Create and change communities, members and invitations"),
+    "audit:read": gettext_noop("Read audit logs the owner may read"),
+    "ledger:write": gettext_noop("Post ledger transactions"),
+    "sharing:write": gettext_noop("Book and manage shared resources"),
+    "cocreation:write": gettext_noop("Ideas, surveys, workspaces, designs"),
+    "market:write": gettext_noop("Listings, orders, stock"),
+    "governance:write": gettext_noop("Proposals and votes"),
+    "platform:write": gettext_noop("Notifications, follows, webhooks, client applications and grants"),
 }
 
 
@@ -48,16 +51,17 @@ def create_api_token(
     errors: dict[str, list[str]] = {}
     name = (name or "").strip()
     if not name or len(name) > 100:
-        errors["name"] = ["Give the token a name of 1 to 100 characters."]
+        errors["name"] = [_("Give the token a name of 1 to 100 characters.")]
     unknown = sorted(set(scopes) - set(TOKEN_SCOPES))
     if unknown:
-        errors["scopes"] = [f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(sorted(TOKEN_SCOPES))}."]
+        errors["scopes"] = [_("Unknown scope(s): %(unknown)s. Known: %(known)s.") % {
+            "unknown": ", ".join(unknown), "known": ", ".join(sorted(TOKEN_SCOPES))}]
     if not scopes:
-        errors.setdefault("scopes", []).append("Choose at least one scope.")
+        errors.setdefault("scopes", []).append(_("Choose at least one scope."))
     if expires_at is not None and expires_at <= timezone.now():
-        errors["expires_at"] = ["The expiry must be in the future."]
+        errors["expires_at"] = [_("The expiry must be in the future.")]
     if errors:
-        raise InvalidInput("The token could not be created.", field_errors=errors)
+        raise InvalidInput(_("The token could not be created."), field_errors=errors)
     prefix = secrets.token_hex(4)
     secret = f"pms_{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
@@ -73,7 +77,7 @@ def revoke_api_token(*, user, token_id: int) -> ApiToken:
     with transaction.atomic():
         token = ApiToken.objects.select_for_update().filter(pk=token_id, user=user).first()
         if token is None:
-            raise NotFound("No such token.")
+            raise NotFound(_("No such token."))
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])
@@ -83,7 +87,25 @@ def revoke_api_token(*, user, token_id: int) -> ApiToken:
 
 def touch_api_token(*, token: ApiToken) -> None:
     """Note when a token was last used, at most once a minute so reads stay write-free."""
+    if not isinstance(token, ApiToken):  # an OAuth client's access token has no such column
+        return
     now = timezone.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
+
+
+def set_community_policy(*, actor, community, organisers_need_mfa: bool):
+    """Change a community's security policy (organisers only)."""
+    from pumasi.communities import permissions
+    from pumasi.platform.models import CommunityPolicy
+
+    permissions.require(actor, "edit", community)
+    with transaction.atomic():
+        policy, _created = CommunityPolicy.objects.select_for_update().get_or_create(community=community)
+        if policy.organisers_need_mfa != organisers_need_mfa:
+            policy.organisers_need_mfa = organisers_need_mfa
+            policy.save(update_fields=["organisers_need_mfa", "updated_at"])
+            record_audit(actor=actor, action="community.policy_changed", obj=policy, community=community,
+                         changes={"organisers_need_mfa": organisers_need_mfa})
+    return policy

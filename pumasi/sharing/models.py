@@ -262,6 +262,9 @@ class Session(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.resource_id} from {self.started_at:%Y-%m-%d %H:%M}"
+
     @property
     def walk_in(self) -> bool:
         return self.booking_id is None
@@ -322,6 +325,9 @@ class Reading(models.Model):
         indexes = [models.Index(fields=["device", "-measured_at"])]
         constraints = [models.UniqueConstraint(fields=["device", "dedup_key"], name="reading_once_per_device_key")]
 
+    def __str__(self) -> str:
+        return f"{self.device_id} {self.measured_at:%Y-%m-%d %H:%M:%S} {'occupied' if self.occupied else 'free'}"
+
 
 class IngestRejection(models.Model):
     """Sensor traffic that was refused (unknown device, bad signature, malformed), kept for the committee."""
@@ -332,3 +338,6 @@ class IngestRejection(models.Model):
     reason = models.CharField(max_length=32)
     detail = models.CharField(max_length=300)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.via} {self.device_ref}: {self.reason}"

@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 ANYONE, MEMBERS, HOLDERS = "anyone", "members", "holders"
 RANK = {ANYONE: 0, MEMBERS: 1, HOLDERS: 2}
 HOLIDAY_BIT = 7
-DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "Holidays")
+DAY_NAMES = (gettext_noop("Mon"), gettext_noop("Tue"), gettext_noop("Wed"), gettext_noop("Thu"), gettext_noop("Fri"),
+             gettext_noop("Sat"), gettext_noop("Sun"), gettext_noop("Holidays"))
 MINUTES_PER_DAY = 1440
 
 
@@ -134,7 +135,7 @@ def covering_rules(instant: datetime, rules: list[Rule], tz, holidays: frozenset
 def _wall_to_instants(day: date, minutes: int, tz) -> list[datetime]:
     """Both readings (fold 0 and 1) of a local wall time, as UTC instants."""
     wall = datetime.combine(day, time(minutes // 60, minutes % 60))
-    return [wall.replace(tzinfo=tz, fold=fold).astimezone(dt_timezone.utc) for fold in (0, 1)]
+    return [wall.replace(tzinfo=tz, fold=fold).astimezone(UTC) for fold in (0, 1)]
 
 
 def _offset_changes(start: datetime, end: datetime, tz) -> list[datetime]:
@@ -212,6 +213,7 @@ def decide(*, t1: datetime, t2: datetime, rules: list[Rule], tz_name: str, holid
             else:
                 decision.refuse("closed", _("No rule opens it from %(start)s to %(end)s.") % {
                     "start": local_from, "end": local_to})
+    decision.fee = fee_of(decision.pieces)
     if not decision.allowed:
         return decision
     used = {piece.rule for piece in decision.pieces}
@@ -227,10 +229,13 @@ def decide(*, t1: datetime, t2: datetime, rules: list[Rule], tz_name: str, holid
                 decision.refuse("notice", _("Book at least %(minutes)d minutes ahead under rule %(rule)s.") % {
                     "minutes": rule.notice_minutes, "rule": rule.describe()})
                 break
-    # fee_per_hour × seconds, summed exactly, rounded up once to a whole minor unit.
-    total = sum(int((p.end - p.start).total_seconds()) * p.rule.fee_per_hour for p in decision.pieces)
-    decision.fee = -(-total // 3600)
     return decision
+
+
+def fee_of(cut: list[Piece]) -> int:
+    """fee_per_hour × seconds, summed exactly, rounded up once to a whole minor unit."""
+    total = sum(int((p.end - p.start).total_seconds()) * p.rule.fee_per_hour for p in cut if p.rule is not None)
+    return -(-total // 3600)
 
 
 def _segments(rule: Rule) -> list[tuple[int, int, int]]:
@@ -245,7 +250,8 @@ def _segments(rule: Rule) -> list[tuple[int, int, int]]:
             continue
         out.append((kind, rule.start, MINUTES_PER_DAY))
         if rule.end > 0:
-            following = range(8) if kind == HOLIDAY_BIT else [(kind + 1) % 7]
+            # The next day may itself be a public holiday, so a spill counts there too.
+            following = range(8) if kind == HOLIDAY_BIT else [(kind + 1) % 7, HOLIDAY_BIT]
             out.extend((after, 0, rule.end) for after in following)
     return out
 

@@ -1,0 +1,169 @@
+"""Sensor traffic in: the four formats a reading may arrive in, each parsed and authenticated
+into an `IncomingReading`, or refused with an `IngestError` (logged, nothing applied).
+
+1. HTTP JSON, signed: the body `{"device", "occupied", "measured_at", "battery"?, "seq"?}` with
+   `X-Pumasi-Signature: sha256=<HMAC-SHA256 of the raw body with the device's secret>`.
+2. MQTT: the same body, carried in an envelope `{"body": "<that JSON as text>", "signature": "sha256=…"}`
+   on `<prefix>/<device>/up` (MQTT 3.1.1 has no headers, and signing the exact text avoids
+   any canonical-JSON question).
+3. The Things Stack v3 uplink webhook (`end_device_ids.device_id`, `uplink_message.decoded_payload`,
+   `received_at`; proto3 JSON omits zero values, so a missing `f_cnt` is 0).
+4. ChirpStack v4 HTTP integration, `?event=up` (`deviceInfo.devEui`, `object`, `fCnt`, `time`).
+The network servers authenticate with the zone's ingest secret (a header they let one configure).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from datetime import datetime
+
+from pumasi.sharing.models import Device, Zone
+from pumasi.sharing.services import IncomingReading, IngestError, verify_signature
+
+FRACTION = re.compile(r"(\.\d{6})\d+")
+MAX_BODY = 64 * 1024
+
+
+def _json(raw: bytes) -> dict:
+    if len(raw) > MAX_BODY:
+        raise IngestError(413, "too_large", f"The body is larger than {MAX_BODY} bytes.")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IngestError(422, "malformed", f"The body is not JSON: {exc}.") from exc
+    if not isinstance(data, dict):
+        raise IngestError(422, "malformed", "The body must be a JSON object.")
+    return data
+
+
+def parse_time(value, field: str) -> datetime:
+    if not isinstance(value, str):
+        raise IngestError(422, "malformed", f"'{field}' must be an RFC 3339 time.")
+    try:
+        parsed = datetime.fromisoformat(FRACTION.sub(r"\1", value.replace("Z", "+00:00")))
+    except ValueError as exc:
+        raise IngestError(422, "malformed", f"'{field}' is not an RFC 3339 time.") from exc
+    if parsed.tzinfo is None:
+        raise IngestError(422, "malformed", f"'{field}' needs a time zone offset.")
+    return parsed
+
+
+def _occupied(values: dict, where: str) -> bool:
+    """Accepts the usual encodings of a parking sensor's decoder."""
+    for key in ("occupied", "occupancy", "status", "parkingStatus", "car"):
+        if key not in values:
+            continue
+        value = values[key]
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.lower() in ("occupied", "free", "vacant", "1", "0"):
+            return value.lower() in ("occupied", "1")
+        raise IngestError(422, "malformed", f"'{where}.{key}' must be true/false, 0/1 or occupied/free.")
+    raise IngestError(422, "malformed", f"'{where}' has no occupancy ('occupied': true/false).")
+
+
+def _battery(values: dict, where: str) -> int | None:
+    for key in ("battery", "battery_percent", "batteryLevel"):
+        if key in values and values[key] is not None:
+            value = values[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+                raise IngestError(422, "malformed", f"'{where}.{key}' must be a percentage from 0 to 100.")
+            return int(value)
+    return None
+
+
+def _counter(value, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise IngestError(422, "malformed", f"'{field}' must be a whole number from 0.")
+    return value
+
+
+def _device(external_id, zone: Zone | None = None) -> Device:
+    if not isinstance(external_id, str) or not external_id:
+        raise IngestError(422, "malformed", "The device id is missing.")
+    query = Device.objects.filter(external_id=external_id.lower(), retired_at__isnull=True)
+    if zone is not None:
+        query = query.filter(zone=zone)
+    device = query.first()
+    if device is None:
+        raise IngestError(404, "unknown_device", f"No active device '{external_id}'.")
+    return device
+
+
+def parse_signed(raw: bytes, signature: str | None) -> tuple[IncomingReading, Device]:
+    """The HTTP JSON format (and the MQTT body): find the device, check its signature, read the fields."""
+    data = _json(raw)
+    device = _device(data.get("device"))
+    if not verify_signature(device.secret, raw, signature):
+        raise IngestError(401, "bad_signature", "The signature does not match this device's secret.")
+    if "measured_at" not in data:
+        raise IngestError(422, "malformed", "'measured_at' is missing.")
+    reading = IncomingReading(
+        external_id=device.external_id, occupied=_occupied(data, "body"),
+        measured_at=parse_time(data["measured_at"], "measured_at"), battery=_battery(data, "body"),
+        fcnt=_counter(data.get("seq"), "seq"),
+    )
+    return reading, device
+
+
+def parse_mqtt(topic: str, payload: bytes) -> tuple[IncomingReading, Device]:
+    envelope = _json(payload)
+    body, signature = envelope.get("body"), envelope.get("signature")
+    if not isinstance(body, str) or not isinstance(signature, str):
+        raise IngestError(422, "malformed", "An MQTT message is {\"body\": \"<JSON text>\", \"signature\": \"sha256=…\"}.")
+    reading, device = parse_signed(body.encode("utf-8"), signature)
+    parts = topic.split("/")
+    if len(parts) < 2 or parts[-1] != "up" or parts[-2].lower() != device.external_id:
+        raise IngestError(422, "malformed", f"Topic '{topic}' does not end in '{device.external_id}/up'.")
+    return reading, device
+
+
+def check_zone_secret(zone: Zone, supplied: str | None) -> None:
+    if not supplied or not hmac.compare_digest(supplied.strip(), zone.ingest_secret):
+        raise IngestError(401, "bad_secret", "The integration secret is wrong or missing.")
+
+
+def parse_tts(raw: bytes, zone: Zone) -> tuple[IncomingReading, Device]:
+    data = _json(raw)
+    ids = data.get("end_device_ids")
+    uplink = data.get("uplink_message")
+    if not isinstance(ids, dict) or not isinstance(uplink, dict):
+        raise IngestError(422, "malformed", "Not a The Things Stack uplink: 'end_device_ids' or 'uplink_message' missing.")
+    device = _device(ids.get("device_id"), zone)
+    decoded = uplink.get("decoded_payload")
+    if not isinstance(decoded, dict):
+        raise IngestError(422, "malformed", "'uplink_message.decoded_payload' is missing: add a payload formatter.")
+    when = uplink.get("received_at") or data.get("received_at")
+    if when is None:
+        raise IngestError(422, "malformed", "'received_at' is missing.")
+    reading = IncomingReading(
+        external_id=device.external_id, occupied=_occupied(decoded, "uplink_message.decoded_payload"),
+        measured_at=parse_time(when, "received_at"), battery=_battery(decoded, "uplink_message.decoded_payload"),
+        fcnt=_counter(uplink.get("f_cnt", 0), "uplink_message.f_cnt"),
+    )
+    return reading, device
+
+
+def parse_chirpstack(raw: bytes, zone: Zone) -> tuple[IncomingReading, Device]:
+    data = _json(raw)
+    info = data.get("deviceInfo")
+    if not isinstance(info, dict):
+        raise IngestError(422, "malformed", "Not a ChirpStack uplink: 'deviceInfo' is missing.")
+    device = _device(info.get("devEui"), zone)
+    decoded = data.get("object")
+    if not isinstance(decoded, dict):
+        raise IngestError(422, "malformed", "'object' is missing: add a codec to the device profile.")
+    if data.get("time") is None:
+        raise IngestError(422, "malformed", "'time' is missing.")
+    reading = IncomingReading(
+        external_id=device.external_id, occupied=_occupied(decoded, "object"),
+        measured_at=parse_time(data["time"], "time"), battery=_battery(decoded, "object"),
+        fcnt=_counter(data.get("fCnt", 0), "fCnt"),
+    )
+    return reading, device
