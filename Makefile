@@ -23,7 +23,9 @@ run: $(STAMP)
 	$(BIN)/pumasi migrate --noinput -v0
 	$(BIN)/pumasi collectstatic --noinput -v0
 	$(BIN)/pumasi demo
-	$(BIN)/pumasi run
+	@# The demo alley's sensors move (a day in 24 min) while the server runs; stopped with it.
+	$(BIN)/pumasi simulate parking --zone siheung-126 --speed 60 --via http --forever >"$${PUMASI_VAR_DIR:-var}/simulate.log" 2>&1 & \
+	  sim=$$!; trap 'kill $$sim 2>/dev/null' EXIT INT TERM; $(BIN)/pumasi run
 
 demo: $(STAMP)
 	$(BIN)/pumasi migrate --noinput -v0

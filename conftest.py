@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -91,14 +92,17 @@ class PumasiServer:
         env = {**os.environ, "PUMASI_DATABASE_URL": database_url_for_subprocess(), "PUMASI_JOBS_IMMEDIATE": "1",
                "PUMASI_DEBUG": "0", "DJANGO_SETTINGS_MODULE": "pumasi.settings"}
         env.update(extra_env or {})
+        # A file, not a pipe: nobody reads the log while the test runs, and a full pipe
+        # would block the server.
+        self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pumasi.cli", "run", "--port", str(self.port)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"pumasi run exited: {self.process.stdout.read().decode(errors='replace')}")
+                raise RuntimeError(f"pumasi run exited: {self.output()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     break
@@ -108,6 +112,10 @@ class PumasiServer:
             self.stop()
             raise RuntimeError("pumasi run did not start within 30 s")
 
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -115,6 +123,8 @@ class PumasiServer:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
+        self.log.close()
 
 
 @pytest.fixture

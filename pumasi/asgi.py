@@ -1,12 +1,12 @@
 """The application `pumasi run` serves: live streams natively in asyncio, every other request
 through Django's WSGI app on a thread pool.
 
-Why not Django's own ASGI handler: for the same bare view this router serves ~6x its requests
-per second (bench/serving prints both). Why not plain WSGI: a stream would pin a thread for as
-long as a browser stays open (pure WSGI is ~1.6x this router on a bare view; 200 idle streams
-here cost ~30 kB each and take ~10% off the bare view's throughput). So the streams
-(`/events/stream`, text/event-stream) are served by the `StreamHub` below and everything else
-by Django's WSGI app.
+Why not Django's own ASGI handler: for the same bare view this router served 4-6x its requests
+per second in our runs (bench/serving prints both). Why not plain WSGI: a stream would pin a
+thread for as long as a browser stays open. Pure WSGI is faster on a bare view (1.6-3x this
+router in our runs, on a loaded shared machine); 200 idle streams cost ~30-40 kB each. So the
+streams (`/events/stream`, text/event-stream) are served by the `StreamHub` below and
+everything else by Django's WSGI app.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from django.conf import settings  # noqa: E402
 from django.db import close_old_connections  # noqa: E402
 
 from pumasi.core import events as event_bus  # noqa: E402
+from pumasi.sharing import stream as board_stream  # noqa: E402
 from pumasi.wsgi import application as django_application  # noqa: E402
 
 logger = logging.getLogger("pumasi.stream")
@@ -339,6 +340,9 @@ async def application(scope, receive, send) -> None:
     kind = scope["type"]
     if kind == "http" and scope["path"] == STREAM_PATH:
         await serve_stream(scope, receive, send)
+    elif kind == "http" and scope["path"].endswith("/board/stream") and (slug := board_stream.match(scope["path"])):
+        # A zone's public live board (pumasi/sharing/stream.py), on this hub's fan-out.
+        await board_stream.serve_board_stream(scope, receive, send, hub, slug)
     elif kind == "lifespan":
         await _lifespan(receive, send)
     else:

@@ -870,3 +870,9 @@ def post(request, slug: str, workspace_id: int, thread_id: int, payload: PostIn)
 def workspace_activity(request, slug: str, workspace_id: int, limit: int = 50):
     workspace = selectors.workspace_by_slug(request.user, slug, workspace_id, "view")
     return list(selectors.activity(workspace, limit=max(1, min(limit, 200))))
+
+
+# Community product design and production (issue 6) live in their own module.
+from pumasi.cocreation import api_design  # noqa: E402
+
+router.add_router("", api_design.router)

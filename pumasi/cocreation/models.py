@@ -503,3 +503,196 @@ class WorkspaceActivity(models.Model):
     def __str__(self) -> str:
         return self.summary
 
+
+
+# ---------------------------------------------------------------------------------------------
+# Community product design (Rhodes type 5; issue 6): design calls, designs and their community
+# scores, and the production of a chosen design (plans and production orders). The product,
+# its stock and its sale live in pumasi.market.
+# ---------------------------------------------------------------------------------------------
+
+
+class DesignCall(models.Model):
+    """An organiser's call for designs: a brief, a deadline and the royalty terms, all up front."""
+
+    community = models.ForeignKey("communities.Community", on_delete=models.CASCADE, related_name="design_calls")
+    title = models.CharField(_("title"), max_length=140)
+    brief = models.TextField(_("brief"), max_length=5000)
+    submissions_close_at = models.DateTimeField(_("submissions close"))
+    scoring_closes_at = models.DateTimeField(_("scoring closes"))
+    royalty_bp = models.PositiveIntegerField(_("designer royalty (basis points of the margin)"))
+    terms = models.TextField(_("terms"), max_length=3000, blank=True)
+    public = models.BooleanField(_("anyone may see the call"), default=True)
+    created_by = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(title=""), name="designcall_title_not_empty"),
+            models.CheckConstraint(condition=~Q(brief=""), name="designcall_brief_not_empty"),
+            models.CheckConstraint(condition=Q(scoring_closes_at__gt=F("submissions_close_at")),
+                                   name="designcall_scoring_after_submissions"),
+            models.CheckConstraint(condition=Q(royalty_bp__gte=1, royalty_bp__lte=10000), name="designcall_royalty_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Design(models.Model):
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", _("Submitted")
+        SELECTED = "selected", _("Selected for production")
+
+    call = models.ForeignKey(DesignCall, on_delete=models.CASCADE, related_name="designs")
+    community = models.ForeignKey("communities.Community", on_delete=models.CASCADE, related_name="+")
+    designer = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="designs")
+    title = models.CharField(_("title"), max_length=140)
+    description = models.TextField(_("description"), max_length=5000, blank=True)
+    image = models.ImageField(upload_to="designs/%Y/%m/")
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUBMITTED)
+    # Kept with the scores in the same transaction, so ranking needs no aggregate per row.
+    score_sum = models.PositiveIntegerField(default=0)
+    score_count = models.PositiveIntegerField(default=0)
+    product = models.OneToOneField("market.Product", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="design")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["call", "-id"])]
+        constraints = [
+            models.CheckConstraint(condition=~Q(title=""), name="design_title_not_empty"),
+            models.CheckConstraint(condition=Q(status__in=["submitted", "selected"]), name="design_status_valid"),
+            models.CheckConstraint(condition=Q(score_sum__lte=F("score_count") * 5), name="design_score_sum_range"),
+            models.CheckConstraint(condition=~Q(status="selected") | Q(product__isnull=False),
+                                   name="design_selected_has_product"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def mean_score(self) -> float | None:
+        return self.score_sum / self.score_count if self.score_count else None
+
+
+class DesignVariant(models.Model):
+    design = models.ForeignKey(Design, on_delete=models.CASCADE, related_name="variants")
+    label = models.CharField(_("variant"), max_length=80)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["design", "label"], name="designvariant_label_once"),
+            models.CheckConstraint(condition=~Q(label=""), name="designvariant_label_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class DesignScore(models.Model):
+    """One member's score (0–5) of one design, given once while the call's scoring is open."""
+
+    design = models.ForeignKey(Design, on_delete=models.CASCADE, related_name="scores")
+    voter = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")
+    score = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["design", "voter"], name="designscore_once_per_member"),
+            models.CheckConstraint(condition=Q(score__gte=0, score__lte=5), name="designscore_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.score}/5 for design {self.design_id}"
+
+
+class ProductionPlan(models.Model):
+    """The designer's plan: how many of each variant, from which materials, by when."""
+
+    class Kind(models.TextChoices):
+        FIRST = "first", _("First production")
+        REPRODUCTION = "reproduction", _("Re-production")
+
+    product = models.ForeignKey("market.Product", on_delete=models.CASCADE, related_name="production_plans")
+    community = models.ForeignKey("communities.Community", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    materials = models.TextField(_("materials"), max_length=2000, blank=True)
+    target_date = models.DateField(_("target date"))
+    unit_cost = models.BigIntegerField(help_text="the unit cost the organisers showed when the plan was made")
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    requested_by = models.ForeignKey(USER, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=["first", "reproduction"]), name="productionplan_kind_valid"),
+            models.CheckConstraint(condition=Q(unit_cost__gte=0), name="productionplan_cost_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} plan of product {self.product_id}"
+
+
+class ProductionPlanLine(models.Model):
+    plan = models.ForeignKey(ProductionPlan, on_delete=models.CASCADE, related_name="lines")
+    variant = models.ForeignKey("market.Variant", on_delete=models.CASCADE, related_name="+")
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gte=1), name="productionplanline_quantity_positive"),
+            models.UniqueConstraint(fields=["plan", "variant"], name="productionplanline_variant_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.variant_id}"
+
+
+class ProductionOrder(models.Model):
+    """A requested production run: planned → in production → done → stocked."""
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", _("Planned")
+        IN_PRODUCTION = "in_production", _("In production")
+        DONE = "done", _("Done")
+        STOCKED = "stocked", _("In stock")
+
+    plan = models.OneToOneField(ProductionPlan, on_delete=models.CASCADE, related_name="order")
+    product = models.ForeignKey("market.Product", on_delete=models.CASCADE, related_name="production_orders")
+    community = models.ForeignKey("communities.Community", on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=14, choices=Status.choices, default=Status.PLANNED)
+    external_ref = models.CharField(_("reference in the company's system"), max_length=80, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["planned", "in_production", "done", "stocked"]),
+                                   name="productionorder_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"production #{self.pk} ({self.status})"
+
+
+class ProductionUpdate(models.Model):
+    """Every move of a production order, from the organisers' UI or the company's system."""
+
+    order = models.ForeignKey(ProductionOrder, on_delete=models.CASCADE, related_name="updates")
+    status = models.CharField(max_length=14)
+    note = models.CharField(max_length=500, blank=True)
+    source = models.CharField(max_length=10, default="ui")
+    actor = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.status}"

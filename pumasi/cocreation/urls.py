@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from pumasi.cocreation import views
+from pumasi.cocreation import views, views_design
 
 app_name = "cocreation"
 C = "c/<slug:slug>/"
@@ -40,4 +40,11 @@ urlpatterns = [
     path(W + "threads/new/", views.thread_new, name="thread_new"),
     path(W + "threads/<int:thread_id>/", views.thread, name="thread"),
     path("cocreation/calendar/<int:workspace_id>/<str:token>.ics", views.calendar, name="calendar"),
+    # Community product design and production (issue 6)
+    path(C + "design-calls/<int:call_id>/", views_design.call_page, name="design_call"),
+    path(C + "design-calls/<int:call_id>/submit/", views_design.submit, name="design_submit"),
+    path(C + "design-calls/<int:call_id>/designs/<int:design_id>/score/", views_design.score, name="design_score"),
+    path(C + "production/<int:product_id>/", views_design.production_page, name="production"),
+    path(C + "production/<int:product_id>/request/", views_design.production_request, name="production_request"),
+    path(C + "production-orders/<int:order_id>/status/", views_design.production_advance, name="production_advance"),
 ]

@@ -270,7 +270,7 @@ def _prepare(community, entry: dict, prefix: str) -> _Entry:
         errors[f"{prefix}memo"] = [_("The memo may have at most 500 characters.")]
     if not isinstance(kind, str) or not KIND_RE.match(kind):
         errors[f"{prefix}kind"] = [_("The kind is 2 to 20 lower-case letters, digits or underscores.")]
-    if not isinstance(reference, dict) or not _json_safe(reference) or len(canonical_json(reference)) > 4000:
+    if not isinstance(reference, dict) or not _json_safe(reference) or (reference and len(canonical_json(reference)) > 4000):
         errors[f"{prefix}reference"] = [_("The reference is a small JSON object of strings, integers and booleans.")]
     field = f"{prefix}postings"
     checked: list[tuple[Account, int]] = []
@@ -432,7 +432,7 @@ def post_transactions(*, community, actor, entries: list[dict], _single: bool = 
                 created_at=at, postings=[(a.pk, a.currency, amount) for a, amount in entry.postings],
             )
             rows.append(Transaction(
-                community=community, seq=seq, idempotency_key=entry.key, request_hash=entry.request_hash,
+                community_id=community.pk, seq=seq, idempotency_key=entry.key, request_hash=entry.request_hash,
                 kind=entry.kind, memo=entry.memo, reference=entry.reference, actor_id=actor_id,
                 reverses_id=reverses_id, created_at=at, prev_hash=prev, hash=digest,
             ))

@@ -29,6 +29,8 @@ class ShopSettings(models.Model):
     guest_orders = models.BooleanField(_("people without an account may order"), default=True)
     public_shop = models.BooleanField(_("anyone may see the shop"), default=True)
     bank_account = models.CharField(_("bank account for transfers"), max_length=200, blank=True)
+    # Seed 001: members may sell to each other, the money held in 2-of-3 escrow (the ledger's).
+    peer_trade = models.BooleanField(_("members may sell to each other (2-of-3 escrow)"), default=False)
     # The intermediary's share of each sale, in basis points; the ledger caps it per community.
     platform_share_bp = models.PositiveIntegerField(_("platform share (basis points)"), default=0)
 
@@ -347,3 +349,36 @@ class ReportRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.period} report {self.period_start:%Y-%m-%d}"
+
+
+class PeerListing(models.Model):
+    """A member's own item sold to another member; the payment is held in the ledger's 2-of-3
+    escrow (buyer, seller, a committee moderator) until two of them release or refund it."""
+
+    community = models.ForeignKey("communities.Community", on_delete=models.CASCADE, related_name="peer_listings")
+    seller = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="peer_listings")
+    title = models.CharField(_("title"), max_length=140)
+    description = models.TextField(_("description"), max_length=3000, blank=True)
+    price = models.BigIntegerField(_("price"))
+    currency = models.CharField(max_length=3)
+    buyer = models.ForeignKey(USER, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    escrow = models.OneToOneField("ledger.Escrow", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(title=""), name="market_peer_title_not_empty"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="market_peer_price_positive"),
+            models.CheckConstraint(condition=Q(escrow__isnull=True) | Q(buyer__isnull=False), name="market_peer_escrow_has_buyer"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def state(self) -> str:
+        """open, withdrawn, or the escrow's: held, released (sold), refunded."""
+        if self.escrow_id:
+            return self.escrow.status
+        return "withdrawn" if self.withdrawn_at else "open"

@@ -149,7 +149,7 @@ def _mail_after_commit(subject: str, body: str, to: str) -> None:
 
 def update_shop_settings(*, actor, community, **fields) -> ShopSettings:
     permissions.require_organiser(actor, community)
-    allowed = {"payment_destination", "guest_orders", "public_shop", "bank_account", "platform_share_bp"}
+    allowed = {"payment_destination", "guest_orders", "public_shop", "bank_account", "platform_share_bp", "peer_trade"}
     errors: dict[str, list[str]] = {}
     for key in set(fields) - allowed:
         errors[key] = [_("Cannot be changed here.")]
@@ -903,3 +903,66 @@ def settle_period(*, actor, community, period_start, period_end):
                 "statement_id": statement.pk, "settlement_id": settlement.pk, "earned": statement.earned,
                 "paid": statement.paid, "url": f"/c/{community.slug}/shop/statements/"})
     return settlement
+
+
+# --- peer-to-peer sales with 2-of-3 escrow (seed 001) ---------------------------------------------
+
+
+def create_peer_listing(*, actor, community, title: str, price: int, description: str = ""):
+    from pumasi.market.models import PeerListing
+
+    if not permissions.is_member(actor, community):
+        raise PermissionDenied(_("Only members may sell to other members."))
+    if not permissions.shop_settings(community).peer_trade:
+        raise Conflict(_("This community has not enabled sales between members."), code="peer_trade_off")
+    errors: dict[str, list[str]] = {}
+    title = (title or "").strip()
+    if not 1 <= len(title) <= 140:
+        errors["title"] = [_("Give a title of 1 to 140 characters.")]
+    if len(description or "") > 3000:
+        errors["description"] = [_("At most 3000 characters.")]
+    value = _int_field(price, "price", errors, minimum=1)
+    if errors:
+        raise InvalidInput(_("The item was not listed."), field_errors=errors)
+    with transaction.atomic():
+        listing = PeerListing.objects.create(community=community, seller=actor, title=title, price=value,
+                                             description=(description or "").strip(), currency=community.currency)
+        record_audit(actor=actor, action="market.peer_listed", obj=listing, community=community,
+                     changes={"title": title, "price": value})
+        publish_event(name="market.peer_listed", community=community, payload={"peer_listing_id": listing.pk})
+    return listing
+
+
+@locking
+def buy_peer_listing(*, actor, listing):
+    """The buyer pays into a new 2-of-3 escrow; a committee member not party to the sale moderates.
+    Release to the seller or refund to the buyer then follows the ledger's escrow rules."""
+    from pumasi.communities.models import Membership
+    from pumasi.ledger import services as ledger
+    from pumasi.market.models import PeerListing
+
+    community = listing.community
+    if not permissions.is_member(actor, community):
+        raise PermissionDenied(_("Only members may buy from other members."))
+    with transaction.atomic():
+        _bound_lock_wait()
+        locked = PeerListing.objects.select_for_update(of=("self",)).get(pk=listing.pk)
+        if locked.escrow_id or locked.withdrawn_at:
+            raise Conflict(_("This item is no longer for sale."), code="not_for_sale")
+        if locked.seller_id == actor.pk:
+            raise Conflict(_("You cannot buy your own item."), code="own_item")
+        moderator = (Membership.objects.filter(community=community, role__in=["committee", "organiser"])
+                     .exclude(user_id__in=[actor.pk, locked.seller_id]).select_related("user").order_by("pk").first())
+        if moderator is None:
+            raise Conflict(_("No committee member is free to moderate this sale."), code="no_moderator")
+        escrow = ledger.open_escrow(actor=actor, community=community, seller=locked.seller, moderator=moderator.user,
+                                    amount=locked.price, idempotency_key=f"market:peer:{locked.pk}",
+                                    memo=_("Peer sale: %(title)s") % {"title": locked.title}, currency=locked.currency)
+        locked.buyer, locked.escrow = actor, escrow
+        locked.save(update_fields=["buyer", "escrow"])
+        record_audit(actor=actor, action="market.peer_bought", obj=locked, community=community,
+                     changes={"escrow": escrow.pk, "moderator": moderator.user_id})
+        publish_event(name="market.peer_sold", community=community, recipient=locked.seller,
+                      payload={"title": _("%(title)s was bought; the money is held in escrow.") % {"title": locked.title},
+                               "peer_listing_id": locked.pk, "escrow_id": escrow.pk})
+    return locked

@@ -11,6 +11,7 @@ import re
 import secrets
 from urllib.parse import urlparse
 
+from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -193,12 +194,14 @@ def register_client(
         raise InvalidInput("The application was not registered.", field_errors=errors)
     secret = secrets.token_urlsafe(40) if confidential else None
     client_id = secrets.token_urlsafe(24)
+    # Hash before the transaction: password hashing is slow on purpose and must not hold the write lock.
+    hashed = make_password(secret) if secret else ""
     with transaction.atomic():
         application = Application.objects.create(
             name=f"{community.slug}: {name}"[:255], client_id=client_id,
             client_type=Application.CLIENT_CONFIDENTIAL if confidential else Application.CLIENT_PUBLIC,
             authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE, redirect_uris=" ".join(redirect_uris),
-            client_secret=secret or "", algorithm=Application.RS256_ALGORITHM, skip_authorization=False,
+            client_secret=hashed, algorithm=Application.RS256_ALGORITHM, skip_authorization=False,
         )
         client = OidcClient.objects.create(
             community=community, application=application, name=name, client_id=client_id, allowed_scopes=scopes,

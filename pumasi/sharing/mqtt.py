@@ -23,7 +23,9 @@ logger = logging.getLogger("pumasi.sharing.mqtt")
 DEFAULT_PREFIX = "pumasi/sensors"
 
 
-def connect(url: str, client_id: str | None = None) -> paho.Client:
+def connect(url: str, client_id: str | None = None, max_inflight: int = 1000) -> paho.Client:
+    """A client for the broker at `url`. paho allows 20 unacknowledged QoS 1 messages by default,
+    which caps a publisher at 20 round trips' worth; a sensor gateway or the simulator needs more."""
     parsed = urlparse(url)
     if parsed.scheme not in ("mqtt", "mqtts"):
         raise ValueError(f"PUMASI_MQTT_URL must be mqtt:// or mqtts://, not {url!r}")
@@ -32,6 +34,8 @@ def connect(url: str, client_id: str | None = None) -> paho.Client:
         client.username_pw_set(parsed.username, parsed.password)
     if parsed.scheme == "mqtts":
         client.tls_set()
+    client.max_inflight_messages_set(max_inflight)
+    client.max_queued_messages_set(0)
     client.connect(parsed.hostname or "127.0.0.1", parsed.port or (8883 if parsed.scheme == "mqtts" else 1883), 30)
     return client
 

@@ -256,3 +256,29 @@ def test_designer_without_right_cannot_act(shop, member_of):
     other = member_of(shop.community)
     with pytest.raises(PermissionDenied):
         services.set_price_and_terms(actor=other, product=shop.product, price=30000)
+
+
+def test_peer_sale_with_two_of_three_escrow(shop, member_of):
+    from pumasi.ledger import services as ledger
+
+    with pytest.raises(Conflict):
+        services.create_peer_listing(actor=shop.designer, community=shop.community, title="Old jacket", price=30000)
+    services.update_shop_settings(actor=shop.organiser, community=shop.community, peer_trade=True)
+    with pytest.raises(InvalidInput):
+        services.create_peer_listing(actor=shop.designer, community=shop.community, title="", price=0)
+    listing = services.create_peer_listing(actor=shop.designer, community=shop.community, title="Old jacket",
+                                           price=30000)
+    with pytest.raises(Conflict):
+        services.buy_peer_listing(actor=shop.designer, listing=listing)
+    bought = services.buy_peer_listing(actor=shop.buyer, listing=listing)
+    assert bought.state == "held" and bought.escrow.moderator == shop.organiser
+    assert balance(shop.community, bought.escrow.account.code) == -30000
+    with pytest.raises(Conflict):
+        services.buy_peer_listing(actor=member_of(shop.community), listing=listing)
+    ledger.approve_escrow(actor=shop.buyer, escrow=bought.escrow, decision="release")
+    ledger.approve_escrow(actor=shop.designer, escrow=bought.escrow, decision="release")
+    bought.refresh_from_db()
+    bought.escrow.refresh_from_db()
+    assert bought.state == "released"
+    assert balance(shop.community, bought.escrow.account.code) == 0
+    assert messages_to(shop.designer, "market.peer_sold")

@@ -48,3 +48,7 @@ class Alley:
 @pytest.fixture
 def alley(community, member_of):
     return Alley(community, member_of)
+
+
+# The shared browser rig (one Debian chromium per run) for test_browser.py.
+from pumasi.tests.browser.conftest import browser  # noqa: E402,F401

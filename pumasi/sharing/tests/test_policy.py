@@ -6,6 +6,7 @@ from __future__ import annotations
 import zoneinfo
 from datetime import UTC, date, datetime, timedelta
 
+from django.utils import translation
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -115,10 +116,15 @@ def seoul(*args):
 def test_night_window_crosses_midnight_in_the_zone_time_zone():
     # Friday 23:00 to Saturday 02:00 in Seoul is 14:00–17:00 UTC: night, holders only.
     t1, t2 = seoul(2026, 5, 8, 23, 0), seoul(2026, 5, 9, 2, 0)
-    visitor = policy.decide(t1=t1, t2=t2, rules=DOKSAN, tz_name="Asia/Seoul", holidays=frozenset(),
-                            audiences={ANYONE})
+    with translation.override("en"):
+        visitor = policy.decide(t1=t1, t2=t2, rules=DOKSAN, tz_name="Asia/Seoul", holidays=frozenset(),
+                                audiences={ANYONE})
     assert not visitor.allowed and visitor.codes == ["audience"]
     assert "permit holders" in visitor.reason and "Night" in visitor.reason
+    with translation.override("ko"):
+        korean = policy.decide(t1=t1, t2=t2, rules=DOKSAN, tz_name="Asia/Seoul", holidays=frozenset(),
+                               audiences={ANYONE})
+    assert "허가자만" in korean.reason
     holder = policy.decide(t1=t1, t2=t2, rules=DOKSAN, tz_name="Asia/Seoul", holidays=frozenset(),
                            audiences={ANYONE, MEMBERS, HOLDERS})
     assert holder.allowed and holder.fee == 0

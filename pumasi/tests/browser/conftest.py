@@ -28,16 +28,28 @@ PHONE = {"width": 360, "height": 740}
 LOCALES = {"ko": "ko-KR", "en": "en-US"}
 
 
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
+_SHARED: dict = {}
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make test-tools)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+
+@pytest.fixture(scope="session")
+def browser(request):
+    """One chromium for the whole run. Apps' test packages import this fixture into their own conftest;
+    pytest then holds one definition per package, so the browser itself is kept here, started once
+    (two Playwright sync instances cannot live in one thread) and closed when the run ends."""
+    if "browser" not in _SHARED:
+        from playwright.sync_api import sync_playwright
+
+        if not Path(CHROMIUM).exists():
+            pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (make test-tools)")
+        playwright = sync_playwright().start()
+        _SHARED["browser"] = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+
+        def stop():
+            _SHARED.pop("browser").close()
+            playwright.stop()
+
+        request.config.add_cleanup(stop)
+    return _SHARED["browser"]
 
 
 @pytest.fixture
