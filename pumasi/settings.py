@@ -79,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "pumasi.communities.context.community_switcher",
+                "pumasi.platform.context.unread_notifications",
             ],
         },
     },

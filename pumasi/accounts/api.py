@@ -24,7 +24,6 @@ class MeOut(Schema):
     display_name: str
     language: str
     avatar_url: str | None
-    memberships: list[MembershipBrief]
 
 
 class ProfilePatch(Schema):
@@ -39,16 +38,21 @@ def _me(user) -> dict:
         "display_name": user.display_name,
         "language": user.language,
         "avatar_url": user.avatar.url if user.avatar else None,
-        "memberships": [
-            {"community_slug": m.community.slug, "community_name": m.community.name, "role": m.role}
-            for m in memberships_of(user)
-        ],
     }
 
 
-@router.get("/me", response=MeOut, summary="The signed-in person and their communities")
+@router.get("/me", response=MeOut, summary="The signed-in person")
 def me(request):
+    # No query beyond authentication: clients poll this, so it stays as cheap as a read can be.
     return _me(request.user)
+
+
+@router.get("/me/memberships", response=list[MembershipBrief], summary="My communities and my role in each")
+def my_memberships(request):
+    return [
+        {"community_slug": m.community.slug, "community_name": m.community.name, "role": m.role}
+        for m in memberships_of(request.user)
+    ]
 
 
 @router.patch("/me", response=MeOut, summary="Change my display name or language")

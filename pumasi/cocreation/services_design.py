@@ -211,10 +211,10 @@ def select_design(*, actor, design: Design, unit_cost: int, floor_price: int, lo
         locked.save(update_fields=["status", "product"])
         record_audit(actor=actor, action="design.selected", obj=locked, community=call.community,
                      changes={"product": product.pk, "unit_cost": unit_cost, "floor_price": floor_price})
-        publish_event(name="cocreation.design_selected", community=call.community, recipient=locked.designer,
-                      payload={"title": _("Your design %(title)s was chosen! You may now plan its production.") % {
-                          "title": locked.title}, "design_id": locked.pk, "product_id": product.pk,
-                          "url": f"/c/{call.community.slug}/production/{product.pk}/"})
+        market.tell(name="cocreation.design_selected", community=call.community, recipient=locked.designer,
+                    title=_("Your design %(title)s was chosen! You may now plan its production.") % {"title": locked.title},
+                    url=f"/c/{call.community.slug}/production/{product.pk}/",
+                    payload={"design_id": locked.pk, "product_id": product.pk})
     return product
 
 
@@ -275,8 +275,9 @@ def request_production(*, actor, product: Product, quantities: dict, target_date
                  _("Re-production of %(title)s requested: %(n)s units by %(date)s.")) % {
             "title": locked.title, "n": sum(clean.values()), "date": target_date}
         for person in {p.pk: p for p in people}.values():
-            publish_event(name="cocreation.production_requested", community=locked.community, recipient=person,
-                          payload={"title": title, "production_order_id": order.pk, "product_id": locked.pk})
+            market.tell(name="cocreation.production_requested", community=locked.community, recipient=person, title=title,
+                        url=f"/c/{locked.community.slug}/production/{locked.pk}/",
+                        payload={"production_order_id": order.pk, "product_id": locked.pk})
     return order
 
 
@@ -312,10 +313,11 @@ def advance_production(*, actor, order: ProductionOrder, status: str, note: str 
         record_audit(actor=actor, action="production.advanced", obj=locked, community=locked.community,
                      changes={"status": status, "note": note, "source": source})
         label = dict(ProductionOrder.Status.choices)[status]
-        publish_event(name="cocreation.production_progress", community=locked.community, recipient=product.designer,
-                      payload={"title": _("Production of %(title)s: %(status)s. %(note)s") % {
-                          "title": product.title, "status": label, "note": note}, "status": status,
-                          "production_order_id": locked.pk, "product_id": product.pk})
+        market.tell(name="cocreation.production_progress", community=locked.community, recipient=product.designer,
+                    title=(_("Production of %(title)s: %(status)s. %(note)s") % {
+                        "title": product.title, "status": label, "note": note}).strip(),
+                    url=f"/c/{locked.community.slug}/production/{product.pk}/",
+                    payload={"status": status, "production_order_id": locked.pk, "product_id": product.pk})
     return locked
 
 

@@ -15,6 +15,7 @@ from pumasi.communities.forms import CommunityForm, InvitationForm, RoleForm
 from pumasi.core.errors import DomainError, NotFound
 from pumasi.core.forms import add_domain_error
 from pumasi.platform import selectors as platform_selectors
+from pumasi.sharing import selectors as sharing_selectors
 
 
 def _community(request, slug: str, action: str = "view"):
@@ -64,6 +65,7 @@ def home(request, slug: str):
         "may_invite": permissions.can(request.user, "invite", community),
         "may_audit": permissions.can(request.user, "view_audit", community),
         "member_count": selectors.members(community).count(),
+        "zones": sharing_selectors.zones_of(community),
     })
 
 

@@ -3,6 +3,7 @@ and errors as application/problem+json (RFC 9457)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
@@ -11,7 +12,9 @@ from django.core.cache import cache
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils import translation
 from ninja import NinjaAPI, Schema
+from ninja.decorators import decorate_view
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.utils import contribute_operation_callback
 from ninja.security import HttpBearer, SessionAuth
 
 from pumasi.core.errors import DomainError, PermissionDenied
@@ -110,7 +113,50 @@ def require_scope(request: HttpRequest, scope: str) -> None:
         raise PermissionDenied(f"This token lacks the '{scope}' scope.")
 
 
-api = NinjaAPI(
+IDEMPOTENCY_PARAMETER = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "description": "Send the same key to retry safely: the first answer is replayed for 24 hours; "
+                   "the same key with a different request is refused (422).",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+
+
+def idempotent(func):
+    """Opt an API operation into Idempotency-Key handling (pumasi.platform.idempotency).
+
+    Put it below the `@router.post(...)` line. It wraps Ninja's whole operation run, so the stored
+    answer is the exact response the client got, and it marks the operation in the OpenAPI document.
+    """
+
+    def wrap_run(run):
+        @functools.wraps(run)
+        def run_with_key(request, *args, **kwargs):
+            from pumasi.platform.idempotency import run_idempotently
+
+            return run_idempotently(run, request, *args, **kwargs)
+
+        return run_with_key
+
+    def mark(operation) -> None:
+        operation.openapi_extra = {**(operation.openapi_extra or {}), "x-idempotent": True}
+
+    contribute_operation_callback(func, mark)
+    return decorate_view(wrap_run)(func)
+
+
+class PumasiAPI(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for item in schema.get("paths", {}).values():
+            for operation in item.values():
+                if isinstance(operation, dict) and operation.get("x-idempotent"):
+                    parameters = operation.setdefault("parameters", [])
+                    if not any(p.get("name") == "Idempotency-Key" for p in parameters):
+                        parameters.append(IDEMPOTENCY_PARAMETER)
+        return schema
+
+
+api = PumasiAPI(
     title="pumasi API",
     version="1",
     description="The open API of pumasi. Errors are application/problem+json. Lists use cursor pagination.",

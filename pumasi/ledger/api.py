@@ -14,7 +14,7 @@ from ninja.files import UploadedFile
 from pydantic import Field
 
 from pumasi.communities import selectors as community_selectors
-from pumasi.core.api import require_scope
+from pumasi.core.api import idempotent, require_scope
 from pumasi.core.errors import InvalidInput
 from pumasi.core.pagination import paginate
 from pumasi.ledger import permissions, selectors, services
@@ -391,6 +391,7 @@ def get_transaction(request, slug: str, transaction_id: int):
 
 
 @router.post(f"{BASE}/transactions", response={201: TransactionOut}, summary="Post a manual transaction")
+@idempotent
 def post_transaction(request, slug: str, payload: TransactionIn):
     require_scope(request, "ledger:write")
     community = _community(request, slug, "view_books")
@@ -403,6 +404,7 @@ def post_transaction(request, slug: str, payload: TransactionIn):
 
 
 @router.post(f"{BASE}/transactions/{{transaction_id}}/reversal", response={201: TransactionOut})
+@idempotent
 def reverse(request, slug: str, transaction_id: int, payload: ReversalIn):
     require_scope(request, "ledger:write")
     community = _community(request, slug, "view_books")
@@ -459,6 +461,7 @@ def preview_allocation(request, slug: str, rule_id: int, amount: int):
 
 
 @router.post(f"{BASE}/income", response={201: TransactionOut}, summary="Record income split by a rule")
+@idempotent
 def record_income(request, slug: str, payload: IncomeIn):
     require_scope(request, "ledger:write")
     community = _community(request, slug, "view_books")
@@ -496,6 +499,7 @@ def list_settlements(request, slug: str, cursor: str | None = None, limit: int =
 
 
 @router.post(f"{BASE}/settlements", response={201: SettlementDetail}, summary="Settle a period (idempotent)")
+@idempotent
 def create_settlement(request, slug: str, payload: SettlementIn):
     require_scope(request, "ledger:write")
     community = _community(request, slug, "view_books")
@@ -528,6 +532,7 @@ def list_escrows(request, slug: str, cursor: str | None = None, limit: int = 50)
 
 
 @router.post(f"{BASE}/escrows", response={201: EscrowOut}, summary="Pay into escrow (the caller is the buyer)")
+@idempotent
 def open_escrow(request, slug: str, payload: EscrowIn):
     require_scope(request, "ledger:write")
     community = _community(request, slug, "participate")
@@ -544,6 +549,7 @@ def get_escrow(request, slug: str, escrow_id: int):
 
 
 @router.post(f"{BASE}/escrows/{{escrow_id}}/approvals", response=EscrowOut, summary="Release or refund (2 of 3)")
+@idempotent
 def approve_escrow(request, slug: str, escrow_id: int, payload: DecisionIn):
     require_scope(request, "ledger:write")
     community = _community(request, slug, "view_books")
@@ -562,6 +568,7 @@ def dispute_escrow(request, slug: str, escrow_id: int, payload: DisputeIn):
 
 @router.post(f"{BASE}/escrows/{{escrow_id}}/release", response=EscrowOut,
              summary="The seller releases alone after an undisputed timeout")
+@idempotent
 def release_escrow(request, slug: str, escrow_id: int):
     require_scope(request, "ledger:write")
     community = _community(request, slug, "view_books")
@@ -593,6 +600,7 @@ def join_pool(request, slug: str, pool_id: int):
 
 
 @router.post(f"{BASE}/pools/{{pool_id}}/contributions", response={201: ContributionOut})
+@idempotent
 def contribute(request, slug: str, pool_id: int, payload: ContributionIn):
     require_scope(request, "ledger:write")
     community = _community(request, slug, "view_books")
@@ -610,6 +618,7 @@ def file_claim(request, slug: str, pool_id: int, amount: Form[int], description:
 
 
 @router.post(f"{BASE}/pools/{{pool_id}}/claims/{{claim_id}}/decision", response=ClaimOut)
+@idempotent
 def decide_claim(request, slug: str, pool_id: int, claim_id: int, payload: ClaimDecisionIn):
     require_scope(request, "ledger:write")
     community = _community(request, slug, "view_books")
@@ -618,6 +627,7 @@ def decide_claim(request, slug: str, pool_id: int, claim_id: int, payload: Claim
 
 
 @router.post(f"{BASE}/pools/{{pool_id}}/year-end", response={201: YearEndOut})
+@idempotent
 def close_year(request, slug: str, pool_id: int, payload: YearEndIn):
     require_scope(request, "ledger:write")
     community = _community(request, slug, "view_books")

@@ -14,7 +14,7 @@ from ninja import Router, Schema, Status
 from pydantic import Field
 
 from pumasi.communities.models import Community
-from pumasi.core.api import BrowserSessionAuth, TokenAuth, require_scope
+from pumasi.core.api import BrowserSessionAuth, TokenAuth, idempotent, require_scope
 from pumasi.core.errors import NotFound
 from pumasi.core.pagination import paginate
 from pumasi.market import permissions, selectors, services
@@ -367,6 +367,7 @@ def product_sales(request, slug: str, product_id: int, start: datetime, end: dat
 
 @router.post("/market/{slug}/products/{product_id}/orders", response={201: OrderCreated}, auth=OPTIONAL_AUTH,
              summary="Order variants (members, or guests with an e-mail address); Idempotency-Key honoured")
+@idempotent
 def place_order(request, slug: str, product_id: int, payload: OrderIn):
     actor = _actor(request)
     if actor is not None:
@@ -405,6 +406,7 @@ def _order(request, slug: str, number: str, token: str | None = None) -> Order:
 
 @router.post("/market/{slug}/orders/{number}/confirm-payment", response=OrderOut,
              summary="Confirm a bank transfer arrived (organisers)")
+@idempotent
 def confirm_payment(request, slug: str, number: str, payload: ConfirmIn):
     _write(request)
     return services.confirm_payment(actor=request.user, order=_order(request, slug, number),
@@ -421,6 +423,7 @@ def cancel_order(request, slug: str, number: str, token: str | None = None):
 
 
 @router.post("/market/{slug}/orders/{number}/refund", response=OrderOut, summary="Refund a paid order (organisers)")
+@idempotent
 def refund_order(request, slug: str, number: str, payload: RefundIn):
     _write(request)
     return services.refund_order(actor=request.user, order=_order(request, slug, number), **payload.dict())
@@ -528,6 +531,7 @@ def my_statements(request, slug: str, cursor: str | None = None, limit: int = 50
 
 @router.post("/market/{slug}/settlements", response=SettlementOut,
              summary="Settle a period through the ledger and tell each designer their figures")
+@idempotent
 def settle(request, slug: str, payload: SettleIn):
     _write(request)
     require_scope(request, "ledger:write")

@@ -107,18 +107,26 @@ def _int_field(value, field: str, errors: dict, *, minimum: int = 0, maximum: in
     return number
 
 
+def tell(*, name: str, community, recipient, title: str, url: str = "", payload: dict | None = None) -> None:
+    """A personal message: a personal event (the live stream, the API, webhooks) and an entry on the
+    person's notifications page (mailed as they chose for this kind). Shared with the production flow."""
+    from pumasi.platform import notifications
+
+    event = publish_event(name=name, community=community, recipient=recipient,
+                          payload={"title": title, "url": url, **(payload or {})})
+    # The page shows at most 200 characters; the whole text stays in the event.
+    notifications.notify(recipient=recipient, kind=name, title=title[:200], url=url, community=community, event=event)
+
+
 def _notify(*, name: str, product: Product, recipients, title: str, payload: dict | None = None) -> None:
-    """A personal message to each recipient (once each), on the event stream and in the inbox."""
+    """A personal message to each recipient (once each)."""
     seen: set[int] = set()
     for person in recipients:
         if person is None or person.pk in seen:
             continue
         seen.add(person.pk)
-        publish_event(
-            name=name, community=product.community, recipient=person,
-            payload={"title": title, "product_id": product.pk, "url": f"/c/{product.community.slug}/shop/{product.pk}/",
-                     **(payload or {})},
-        )
+        tell(name=name, community=product.community, recipient=person, title=title,
+             url=f"/c/{product.community.slug}/shop/{product.pk}/", payload={"product_id": product.pk, **(payload or {})})
 
 
 def _production_people(product: Product) -> list:
@@ -850,9 +858,8 @@ def send_reports(*, period: str, now: datetime | None = None) -> int:
                               "%(royalty)s earned.") % {
                         "period": run.get_period_display().lower(), "units": content["units"],
                         "revenue": content["revenue"], "royalty": content["royalty"]}
-                    publish_event(name="market.report", community=community, recipient=designer,
-                                  payload={"title": title, "report_id": run.pk, "period": period,
-                                           "url": f"/c/{community.slug}/shop/reports/{run.pk}/"})
+                    tell(name="market.report", community=community, recipient=designer, title=title,
+                         url=f"/c/{community.slug}/shop/reports/{run.pk}/", payload={"report_id": run.pk, "period": period})
                     record_audit(actor=None, action="market.report_sent", obj=run, community=community,
                                  changes={"period": period, "start": start.isoformat()})
                     _mail_after_commit(_("Shop report (%(period)s)") % {"period": run.get_period_display()},
@@ -895,13 +902,14 @@ def settle_period(*, actor, community, period_start, period_end):
         with transaction.atomic():
             record_audit(actor=actor, action="market.statement_sent", obj=statement, community=community,
                          changes={"earned": statement.earned, "paid": statement.paid})
-            publish_event(name="market.settled", community=community, recipient=statement.member, payload={
-                "title": _("Settlement %(start)s – %(end)s: you earned %(earned)s and %(paid)s was paid to you "
-                           "(%(n)s sales lines).") % {
-                    "start": period_start, "end": period_end, "earned": statement.earned, "paid": statement.paid,
-                    "n": statement.lines.count()},
-                "statement_id": statement.pk, "settlement_id": settlement.pk, "earned": statement.earned,
-                "paid": statement.paid, "url": f"/c/{community.slug}/shop/statements/"})
+            tell(name="market.settled", community=community, recipient=statement.member,
+                 title=_("Settlement %(start)s – %(end)s: you earned %(earned)s and %(paid)s was paid to you "
+                         "(%(n)s sales lines).") % {
+                     "start": period_start, "end": period_end, "earned": statement.earned, "paid": statement.paid,
+                     "n": statement.lines.count()},
+                 url=f"/c/{community.slug}/shop/statements/",
+                 payload={"statement_id": statement.pk, "settlement_id": settlement.pk, "earned": statement.earned,
+                          "paid": statement.paid})
     return settlement
 
 
@@ -962,7 +970,7 @@ def buy_peer_listing(*, actor, listing):
         locked.save(update_fields=["buyer", "escrow"])
         record_audit(actor=actor, action="market.peer_bought", obj=locked, community=community,
                      changes={"escrow": escrow.pk, "moderator": moderator.user_id})
-        publish_event(name="market.peer_sold", community=community, recipient=locked.seller,
-                      payload={"title": _("%(title)s was bought; the money is held in escrow.") % {"title": locked.title},
-                               "peer_listing_id": locked.pk, "escrow_id": escrow.pk})
+        tell(name="market.peer_sold", community=community, recipient=locked.seller,
+             title=_("%(title)s was bought; the money is held in escrow.") % {"title": locked.title},
+             payload={"peer_listing_id": locked.pk, "escrow_id": escrow.pk})
     return locked

@@ -329,3 +329,38 @@ class Follow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.follower_id} follows {self.content_type_id}:{self.object_id}"
+
+
+# --- Idempotency keys ---------------------------------------------------------------------------
+
+
+class IdempotencyKey(models.Model):
+    """The stored answer to a POST sent with an `Idempotency-Key` header (IETF httpapi draft).
+
+    A row is written in the same transaction as the work it guards, so a committed row always
+    holds the finished answer; a second request with the same key waits on the unique index
+    until the first commits, then gets the stored answer. Rows expire after 24 hours.
+    """
+
+    owner = models.CharField(max_length=80, help_text="token:<digest prefix>, user:<id> or anon")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path, query and body")
+    # Empty only inside the guarded transaction, before the answer is known; never committed so.
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    response_body = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "key"], name="idempotencykey_once_per_owner"),
+            models.CheckConstraint(condition=~models.Q(key=""), name="idempotencykey_key_not_empty"),
+            models.CheckConstraint(condition=models.Q(status_code__isnull=True)
+                                   | models.Q(status_code__gte=200, status_code__lt=300),
+                                   name="idempotencykey_success_only"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.owner} {self.key}"

@@ -368,3 +368,28 @@ def person_feed(user):
     return (Event.objects.filter(Q(community_id__in=member_of) | Q(community_id__in=followed_ids, community__open_join=True),
                                  recipient__isnull=True)
             .exclude(name__startswith="notifications.").select_related("community").order_by("-id"))
+
+
+@on_event_job("*")
+def notify_personal_event(event: Event) -> Notification | None:
+    """Job-side: every event addressed to one person (`publish_event(recipient=…)`) from any app
+    also becomes an in-app notification, so one page, one unread count and one digest cover them
+    all. Apps that call `notify` themselves for the same event are not notified twice: the
+    (recipient, event, kind) constraint and the check below make this safe to run again."""
+    if event.recipient_id is None or event.name.startswith("notifications."):
+        return None
+    if Notification.objects.filter(recipient_id=event.recipient_id, event=event).exists():
+        return None
+    payload = event.payload or {}
+    title = str(payload.get("title") or payload.get("summary") or event_title(event))[:200]
+    url = payload.get("url") if isinstance(payload.get("url"), str) else ""
+    if url and not url.startswith("/"):
+        url = ""
+    recipient = get_user_model().objects.filter(pk=event.recipient_id, is_active=True).first()
+    if recipient is None:
+        return None
+    try:
+        return notify(recipient=recipient, kind=event.name[:60], title=title or event.name, url=url[:500],
+                      community=event.community, event=event)
+    except IntegrityError:  # a concurrent run made it first
+        return None

@@ -64,3 +64,14 @@ def prune_old_events() -> int:
     if deleted:
         logger.info("pruned %s events older than %s", deleted, cutoff)
     return deleted
+
+
+@db_periodic_task(crontab(minute="41"))
+def prune_idempotency_keys() -> int:
+    """Idempotency keys live 24 hours; hourly pruning keeps the table at about one day of POSTs."""
+    from pumasi.platform.idempotency import prune
+
+    deleted = prune()
+    if deleted:
+        logger.info("pruned %s expired idempotency keys", deleted)
+    return deleted

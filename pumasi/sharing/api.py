@@ -11,7 +11,7 @@ from django.http import JsonResponse
 from ninja import Router, Schema, Status
 from pydantic import Field
 
-from pumasi.core.api import problem_response, require_scope
+from pumasi.core.api import idempotent, problem_response, require_scope
 from pumasi.core.errors import InvalidInput
 from pumasi.core.pagination import paginate
 from pumasi.sharing import ingest, ngsi, selectors, services
@@ -202,6 +202,7 @@ def decision(request, slug: str, code: str, starts_at: datetime, ends_at: dateti
 
 
 @router.post("/sharing/zones/{slug}/bookings", response={201: BookingOut}, summary="Book a space (member)")
+@idempotent
 def create_booking(request, slug: str, payload: BookingIn):
     require_scope(request, "sharing:write")
     zone = selectors.zone_for(request.user, slug)
@@ -212,6 +213,7 @@ def create_booking(request, slug: str, payload: BookingIn):
 
 @router.post("/sharing/zones/{slug}/visitor-bookings", response={201: VisitorBookingOut}, auth=None,
              summary="Book a space as a visitor without an account (where the zone allows)")
+@idempotent
 def create_visitor_booking(request, slug: str, payload: VisitorBookingIn):
     zone = selectors.zone_by_slug(slug)
     if not zone.allow_visitors:

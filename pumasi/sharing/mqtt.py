@@ -15,7 +15,7 @@ from datetime import datetime
 from urllib.parse import urlparse
 
 import paho.mqtt.client as paho
-from django.db import close_old_connections
+from django.db import IntegrityError, close_old_connections
 
 from pumasi.sharing import ingest, services
 
@@ -60,19 +60,17 @@ def apply_batch(messages: list[tuple[str, bytes]]) -> dict[str, int]:
     ones in one transaction; if the batch as a whole is refused, fall back to one at a time."""
     counts = {"applied": 0, "duplicate": 0, "stale": 0, "rejected": 0}
     good = []
-    for topic, payload in messages:
-        try:
-            reading, _device = ingest.parse_mqtt(topic, payload)
-        except services.IngestError as error:
-            services.log_rejection(via="mqtt", error=error, device_ref=topic.split("/")[-2] if "/" in topic else "")
+    for (topic, _payload), parsed in zip(messages, ingest.parse_mqtt_many(messages), strict=True):
+        if isinstance(parsed, services.IngestError):
+            services.log_rejection(via="mqtt", error=parsed, device_ref=topic.split("/")[-2] if "/" in topic else "")
             counts["rejected"] += 1
             continue
-        good.append(reading)
+        good.append(parsed)
     if not good:
         return counts
     try:
         results = services.ingest_many(via="mqtt", readings=good)
-    except services.IngestError:
+    except (services.IngestError, IntegrityError):  # one bad reading (or a race) must not sink the rest
         results = []
         for reading in good:
             try:

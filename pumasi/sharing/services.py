@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from pumasi.communities.permissions import role_of
 from pumasi.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -558,6 +559,79 @@ def _post_fee(*, booking: Booking | None = None, session: Session | None = None,
         "posted": target.fee_posted})
 
 
+# --- upkeep costs ---------------------------------------------------------------------------------
+
+UPKEEP_FROM = ("fund", "cash")
+MAX_UPKEEP = 10**12
+
+
+def upkeep_accounts(zone: Zone):
+    """(the zone's upkeep expense account, its upkeep fund): created on first use."""
+    from pumasi.ledger import services as ledger
+
+    community = zone.community
+    expense = ledger.ensure_account(community=community, code=f"sharing:{zone.slug}:upkeep-costs",
+                                    name=f"{zone.name}: upkeep costs", type="expense", owner_kind="community")
+    fund = ledger.ensure_account(community=community, code=f"sharing:{zone.slug}:upkeep",
+                                 name=f"{zone.name}: upkeep fund", type="liability", owner_kind="pool")
+    return expense, fund
+
+
+def record_upkeep_cost(*, actor, zone: Zone, amount: int, description: str, paid_from: str = "fund",
+                       idempotency_key: str = ""):
+    """Post an upkeep cost of the zone (sensor batteries, the board's repair, signs) to the ledger as
+    an expense paid in cash. Paid from the upkeep fund (what visitors' fees set aside), the fund's
+    earmark is released in the same entry (the fund is debited and the community's income
+    credited), so the fund shows what is left; the ledger's guard refuses to let the fund hand out
+    more than it holds. The same idempotency key again returns the first entry."""
+    from pumasi.ledger import selectors as ledger_selectors
+    from pumasi.ledger import services as ledger
+
+    permissions.require(actor, "decide", zone)
+    errors: dict[str, list[str]] = {}
+    description = (description or "").strip()
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 1 <= amount <= MAX_UPKEEP:
+        errors["amount"] = [_("A whole amount from 1 to 1,000,000,000,000.")]
+    if not 1 <= len(description) <= 200:
+        errors["description"] = [_("Say what was paid for, in 1 to 200 characters.")]
+    if paid_from not in UPKEEP_FROM:
+        errors["paid_from"] = [_("Choose the upkeep fund or cash.")]
+    idempotency_key = (idempotency_key or "").strip() or secrets.token_urlsafe(16)
+    if not re.match(r"^[A-Za-z0-9_.:-]{8,100}$", idempotency_key):
+        errors["idempotency_key"] = [_("8 to 100 letters, digits or _ . : -")]
+    if errors:
+        raise InvalidInput(_("The cost was not recorded."), field_errors=errors)
+    community = zone.community
+    with transaction.atomic():
+        expense, fund = upkeep_accounts(zone)
+        cash = ledger.standard_account(community=community, key="cash")
+        postings = [(expense, amount), (cash, -amount)]
+        key = f"sharing:upkeep:{zone.pk}:{idempotency_key}"
+        from pumasi.ledger.models import Transaction
+
+        replay = Transaction.objects.filter(community=community, idempotency_key=key).exists()
+        if paid_from == "fund":
+            held = -ledger_selectors.balance_of(fund)
+            if not replay and amount > held:
+                raise InvalidInput(_("The cost was not recorded."), field_errors={"amount": [
+                    _("The upkeep fund holds %(held)s %(currency)s; pay the rest from cash.") % {
+                        "held": held, "currency": community.currency}]}, code="fund_too_small")
+            income = ledger.standard_account(community=community, key="income")
+            postings += [(fund, amount), (income, -amount)]
+        entry = ledger.post_transaction(
+            community=community, actor=actor, idempotency_key=key, memo=f"{zone.name}: {description}"[:500],
+            postings=postings, kind="sharing_upkeep",
+            reference={"zone": zone.slug, "paid_from": paid_from, "description": description})
+        if not replay:
+            record_audit(actor=actor, action="sharing.upkeep_cost_recorded", obj=zone, community=community,
+                         changes={"amount": amount, "description": description, "paid_from": paid_from,
+                                  "transaction": entry.pk})
+            publish_event(name="sharing.upkeep_cost_recorded", community=community, payload={
+                "zone": zone.slug, "amount": amount, "currency": community.currency, "paid_from": paid_from,
+                "transaction_id": entry.pk})
+    return entry
+
+
 # --- sensors ------------------------------------------------------------------------------------
 
 class IngestError(Exception):
@@ -635,55 +709,98 @@ def ingest(*, via: str, reading: IncomingReading, device: Device | None = None, 
 
 def ingest_many(*, via: str, readings: list[IncomingReading], devices: dict[str, Device] | None = None,
                 now: datetime | None = None) -> list[str]:
-    """Apply a batch in one transaction (the MQTT path batches for throughput); same answers as `ingest`."""
+    """Apply a batch in one transaction, with the same answer per reading as applying them one by
+    one in arrival order ('applied', 'duplicate' or 'stale'), at a handful of queries per batch:
+    the devices are looked up and locked together (in id order), duplicates found with one query,
+    the readings inserted in bulk, the devices updated in bulk, and only each device's newest
+    applied reading moves its space's state (what a burst of readings in between would have
+    done to the space, a walk-in of a few milliseconds, is not worth keeping). Any reading the
+    batch cannot take (a time in the future, an unknown device) refuses the whole batch; the
+    MQTT subscriber then applies it reading by reading to refuse just that one."""
     now = _now(now)
-    results = []
+    for reading in readings:
+        if reading.measured_at > now + FUTURE_SKEW:
+            raise IngestError(422, "malformed", "The reading's time is in the future.")
+    if not readings:
+        return []
     with transaction.atomic():
+        found = {device.external_id: device for device in Device.objects.select_for_update(of=("self",))
+                 .select_related("resource").filter(external_id__in={r.external_id for r in readings},
+                                                    retired_at__isnull=True).order_by("pk")}
         for reading in readings:
-            if reading.measured_at > now + FUTURE_SKEW:
-                raise IngestError(422, "malformed", "The reading's time is in the future.")
-        for reading in readings:
-            results.append(_apply(via, reading, now))
+            if reading.external_id not in found:
+                raise IngestError(404, "unknown_device", f"No active device '{reading.external_id}'.")
+        keyed = [(reading, found[reading.external_id], _dedup_key(reading)) for reading in readings]
+        seen = set(Reading.objects.filter(device_id__in={d.pk for d in found.values()},
+                                          dedup_key__in={key for _r, _d, key in keyed})
+                   .values_list("device_id", "dedup_key"))
+        last = {device.pk: device.last_measured_at for device in found.values()}
+        newest: dict[int, IncomingReading] = {}
+        battery: dict[int, int] = {}
+        touched: dict[int, Device] = {}
+        rows, results = [], []
+        for reading, device, key in keyed:
+            if (device.pk, key) in seen:
+                results.append("duplicate")
+                continue
+            seen.add((device.pk, key))
+            touched[device.pk] = device
+            stale = last[device.pk] is not None and reading.measured_at <= last[device.pk]
+            rows.append(Reading(device=device, resource_id=device.resource_id, measured_at=reading.measured_at,
+                                received_at=now, occupied=reading.occupied, battery=reading.battery,
+                                fcnt=reading.fcnt, via=via, dedup_key=key, applied=not stale))
+            if stale:
+                results.append("stale")
+                continue
+            last[device.pk] = reading.measured_at
+            newest[device.pk] = reading
+            if reading.battery is not None:
+                battery[device.pk] = reading.battery
+            results.append("applied")
+        if not rows:
+            return results
+        Reading.objects.bulk_create(rows, batch_size=500)
+        zones = {zone.pk: zone for zone in Zone.objects.select_related("community").filter(
+            pk__in={device.zone_id for device in touched.values()})}
+        for device in touched.values():
+            device.last_seen_at = now
+            reading = newest.get(device.pk)
+            if reading is None:
+                continue
+            device.last_measured_at = reading.measured_at
+            device.silent = False
+            if reading.fcnt is not None:
+                device.last_fcnt = reading.fcnt
+            if device.pk in battery:
+                _battery_changed(device, zones[device.zone_id], battery[device.pk])
+        Device.objects.bulk_update(list(touched.values()), ["last_seen_at", "last_measured_at", "silent", "last_fcnt",
+                                                            "battery", "low_battery"], batch_size=500)
+        moving = {found[r.external_id].resource_id: r for r in newest.values()
+                  if found[r.external_id].resource_id is not None}
+        for resource in Resource.objects.select_for_update(of=("self",)).filter(pk__in=moving).order_by("pk"):
+            reading = moving[resource.pk]
+            resource.zone = zones[resource.zone_id]
+            _set_occupancy(resource, "occupied" if reading.occupied else "free", reading.measured_at, now)
     return results
 
 
-def _apply(via: str, reading: IncomingReading, now: datetime) -> str:
-    device = Device.objects.select_for_update().filter(external_id=reading.external_id,
-                                                       retired_at__isnull=True).first()
-    if device is None:
-        raise IngestError(404, "unknown_device", f"No active device '{reading.external_id}'.")
-    key = f"f{reading.fcnt}" if reading.fcnt is not None else f"t{reading.measured_at.isoformat()}"
-    if Reading.objects.filter(device=device, dedup_key=key).exists():
-        return "duplicate"
-    stale = device.last_measured_at is not None and reading.measured_at <= device.last_measured_at
-    Reading.objects.create(device=device, resource_id=device.resource_id, measured_at=reading.measured_at,
-                           received_at=now, occupied=reading.occupied, battery=reading.battery, fcnt=reading.fcnt,
-                           via=via, dedup_key=key, applied=not stale)
-    zone = Zone.objects.select_related("community").get(pk=device.zone_id)
-    update = {"last_seen_at": now}
-    if stale:
-        Device.objects.filter(pk=device.pk).update(**update)
-        return "stale"
-    update.update(last_measured_at=reading.measured_at, silent=False)
-    if reading.fcnt is not None:
-        update["last_fcnt"] = reading.fcnt
-    if reading.battery is not None:
-        update["battery"] = reading.battery
-        if reading.battery < zone.low_battery_percent and not device.low_battery:
-            update["low_battery"] = True
-            _alert_committee(zone, "sharing.low_battery", {
-                "device": device.external_id, "battery": reading.battery,
-                "code": device.resource.code if device.resource_id else None})
-            record_audit(actor=None, action="sharing.low_battery", obj=device, community=zone.community,
-                         changes={"battery": reading.battery})
-        elif reading.battery >= zone.low_battery_percent + 5 and device.low_battery:
-            update["low_battery"] = False
-    Device.objects.filter(pk=device.pk).update(**update)
-    if device.resource_id is not None:
-        resource = Resource.objects.select_for_update().get(pk=device.resource_id)
-        resource.zone = zone
-        _set_occupancy(resource, "occupied" if reading.occupied else "free", reading.measured_at, now)
-    return "applied"
+def _dedup_key(reading: IncomingReading) -> str:
+    return f"f{reading.fcnt}" if reading.fcnt is not None else f"t{reading.measured_at.isoformat()}"
+
+
+def _battery_changed(device: Device, zone: Zone, battery: int) -> None:
+    """Keep the level; alert the committee once when it falls below the zone's threshold, and
+    re-arm when it is back 5 points above."""
+    device.battery = battery
+    if battery < zone.low_battery_percent and not device.low_battery:
+        device.low_battery = True
+        _alert_committee(zone, "sharing.low_battery", {
+            "device": device.external_id, "battery": battery,
+            "code": device.resource.code if device.resource_id else None})
+        record_audit(actor=None, action="sharing.low_battery", obj=device, community=zone.community,
+                     changes={"battery": battery})
+    elif battery >= zone.low_battery_percent + 5 and device.low_battery:
+        device.low_battery = False
 
 
 def _set_occupancy(resource: Resource, status: str, at: datetime, now: datetime) -> None:

@@ -15,5 +15,10 @@ urlpatterns = [
     path("z/<slug:slug>/spaces/<str:code>/sharing", views.toggle_sharing, name="toggle_sharing"),
     path("z/<slug:slug>/sessions/<int:session_id>/claim", views.claim, name="claim"),
     path("z/<slug:slug>/bookings/<int:booking_id>/cancel", views.cancel, name="cancel"),
+    path("z/<slug:slug>/manage", views.manage, name="manage"),
+    path("z/<slug:slug>/manage/upkeep", views.manage_upkeep, name="manage_upkeep"),
+    path("z/<slug:slug>/manage/rules", views.manage_add_window, name="manage_add_window"),
+    path("z/<slug:slug>/manage/rules/<int:window_id>/remove", views.manage_remove_window, name="manage_remove_window"),
+    path("z/<slug:slug>/manage/devices", views.manage_add_device, name="manage_add_device"),
     path("z/booking/<str:reference>", views.visitor_booking, name="visitor_booking"),
 ]

@@ -3,6 +3,7 @@ public live board for the alley entrance, the value page, and a visitor's bookin
 
 from __future__ import annotations
 
+import secrets
 import time
 
 from django.contrib import messages
@@ -18,8 +19,8 @@ from django.views.decorators.http import require_POST
 from pumasi.core.errors import DomainError, NotFound
 from pumasi.core.forms import add_domain_error
 from pumasi.sharing import permissions, selectors, services
-from pumasi.sharing.forms import BookingForm, VisitorBookingForm
-from pumasi.sharing.models import Session
+from pumasi.sharing.forms import BookingForm, DeviceForm, UpkeepForm, VisitorBookingForm, WindowForm
+from pumasi.sharing.models import PolicyWindow, Session
 
 WAIT_SECONDS = 20.0
 
@@ -171,3 +172,97 @@ def board_wait(request, slug: str):
         time.sleep(0.1)
         current = selectors.board_version(zone.pk)
     return JsonResponse({"version": current, "changed": current != seen, "at": timezone.now().isoformat()})
+
+
+# --- the zone's admin page: upkeep costs, sharing rules, sensors ----------------------------------------
+
+def _manage_page(request, zone, *, window_form=None, device_form=None, upkeep_form=None, new_device=None,
+                 status=200):
+    from pumasi.ledger import selectors as ledger_selectors
+    from pumasi.ledger.models import Transaction
+
+    codes = [r.code for r in selectors.resources(zone)]
+    expense, fund = services.upkeep_accounts(zone)
+    costs = Transaction.objects.filter(community=zone.community, kind="sharing_upkeep",
+                                       reference__zone=zone.slug).select_related("actor").order_by("-seq")[:50]
+    context = {
+        "zone": zone, "may_manage": permissions.can(request.user, "manage", zone),
+        "windows": zone.windows.order_by("pk"), "devices": selectors.devices(zone),
+        "window_form": window_form or WindowForm(),
+        "device_form": device_form or DeviceForm(codes=codes),
+        "upkeep_form": upkeep_form or UpkeepForm(initial={"idempotency_key": secrets.token_urlsafe(16)}),
+        "new_device": new_device, "costs": costs, "fund_held": -ledger_selectors.balance_of(fund),
+        "costs_total": ledger_selectors.balance_of(expense), "currency": zone.community.currency,
+    }
+    return render(request, "sharing/manage.html", context, status=status)
+
+
+@login_required
+def manage(request, slug: str):
+    zone = selectors.zone_for(request.user, slug, "decide")
+    return _manage_page(request, zone)
+
+
+@login_required
+@require_POST
+def manage_upkeep(request, slug: str):
+    zone = selectors.zone_for(request.user, slug, "decide")
+    form = UpkeepForm(request.POST)
+    if form.is_valid():
+        try:
+            services.record_upkeep_cost(actor=request.user, zone=zone, **form.cleaned_data)
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            messages.success(request, _("The cost was posted to the ledger."))
+            return redirect("sharing:manage", slug)
+    return _manage_page(request, zone, upkeep_form=form, status=422)
+
+
+@login_required
+@require_POST
+def manage_add_window(request, slug: str):
+    zone = selectors.zone_for(request.user, slug, "decide")
+    form = WindowForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.add_window(actor=request.user, zone=zone, **data)
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            messages.success(request, _("The rule was added."))
+            return redirect("sharing:manage", slug)
+    return _manage_page(request, zone, window_form=form, status=422)
+
+
+@login_required
+@require_POST
+def manage_remove_window(request, slug: str, window_id: int):
+    zone = selectors.zone_for(request.user, slug, "decide")
+    window = PolicyWindow.objects.filter(pk=window_id, zone=zone).select_related("zone__community").first()
+    if window is None:
+        raise Http404(_("No such rule."))
+    services.remove_window(actor=request.user, window=window)
+    messages.success(request, _("The rule was removed."))
+    return redirect("sharing:manage", slug)
+
+
+@login_required
+@require_POST
+def manage_add_device(request, slug: str):
+    zone = selectors.zone_for(request.user, slug, "manage")
+    codes = [r.code for r in selectors.resources(zone)]
+    form = DeviceForm(request.POST, codes=codes)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            resource = selectors.resource(zone, data["code"]) if data["code"] else None
+            device, secret = services.register_device(actor=request.user, zone=zone, external_id=data["external_id"],
+                                                      resource=resource, interval_seconds=data["interval_seconds"])
+        except DomainError as error:
+            add_domain_error(form, error)
+        else:
+            # The secret is shown this once, on this page, never stored in the session or a message.
+            return _manage_page(request, zone, new_device={"device": device, "secret": secret})
+    return _manage_page(request, zone, device_form=form, status=422)

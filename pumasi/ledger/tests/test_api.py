@@ -32,7 +32,8 @@ def test_post_replay_and_conflict(setup):
     body["postings"][0]["amount"] = 600
     body["postings"][1]["amount"] = -600
     clash = client.post(_url(community, "transactions"), body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k1")
-    assert clash.status_code == 409 and clash["Content-Type"] == "application/problem+json"
+    # the Idempotency-Key header layer answers a reused key per the IETF draft: 422
+    assert clash.status_code == 422 and clash["Content-Type"] == "application/problem+json"
     assert clash.json()["code"] == "idempotency_key_reused"
     body["postings"][1]["amount"] = -599
     bad = client.post(_url(community, "transactions"), body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k2")

@@ -3,10 +3,22 @@
   "use strict";
   function connect() {
     var targets = document.querySelectorAll("[data-live-events]");
-    if (!targets.length || !window.EventSource) return;
+    var badges = document.querySelectorAll("[data-unread-count]");
+    if ((!targets.length && !badges.length) || !window.EventSource) return;
     var source = new EventSource("/events/stream");
-    source.onmessage = null;
     var names = new Set();
+    if (badges.length) {
+      // The unread count in the header follows the person's own notification events.
+      ["notifications.created", "notifications.read"].forEach(function (name) {
+        source.addEventListener(name, function (msg) {
+          var payload = (JSON.parse(msg.data) || {}).payload || {};
+          badges.forEach(function (badge) {
+            if (typeof payload.unread === "number") { badge.textContent = payload.unread; }
+            else if (payload.bulk) { badge.textContent = (parseInt(badge.textContent, 10) || 0) + 1; }
+          });
+        });
+      });
+    }
     targets.forEach(function (el) {
       (el.getAttribute("data-live-events") || "").split(/\s+/).filter(Boolean).forEach(function (n) { names.add(n); });
     });
