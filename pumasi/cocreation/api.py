@@ -154,7 +154,7 @@ class SearchOut(Schema):
     hits: list[HitOut]
 
 
-class NotificationOut(Schema):
+class WorkspaceNotificationOut(Schema):
     id: int
     name: str
     community: str | None
@@ -236,7 +236,7 @@ class InvitationsIn(Schema):
     label: str = Field("", max_length=1000)
 
 
-class InvitationOut(Schema):
+class WorkspaceInvitationOut(Schema):
     token: str
     label: str
 
@@ -327,7 +327,7 @@ class ApplicationPage(Schema):
     next_cursor: str | None
 
 
-class DecisionIn(Schema):
+class ApplicationDecisionIn(Schema):
     accept: bool
 
 
@@ -370,7 +370,7 @@ class DocumentPage(Schema):
     next_cursor: str | None
 
 
-class VersionOut(Schema):
+class DocumentVersionOut(Schema):
     number: int
     title: str
     body: str
@@ -456,7 +456,7 @@ class PostPage(Schema):
     next_cursor: str | None
 
 
-class ActivityOut(Schema):
+class WorkspaceActivityOut(Schema):
     id: int
     verb: str
     summary: str
@@ -585,7 +585,7 @@ def search_community(request, slug: str, q: str, kind: str | None = None, limit:
             "hits": [{**h.__dict__, "snippet": str(h.snippet)} for h in result.hits]}
 
 
-@router.get("/cocreation/notifications", response=list[NotificationOut], summary="My co-creation notifications")
+@router.get("/cocreation/notifications", response=list[WorkspaceNotificationOut], summary="My co-creation notifications")
 def my_notifications(request, limit: int = 50):
     return selectors.notifications(request.user, limit=max(1, min(limit, 200)))
 
@@ -633,7 +633,7 @@ def close_survey(request, slug: str, survey_id: int):
     return services.close_survey(actor=request.user, survey=_survey(request, slug, survey_id))
 
 
-@router.post(C + "/surveys/{survey_id}/invitations", response={201: list[InvitationOut]},
+@router.post(C + "/surveys/{survey_id}/invitations", response={201: list[WorkspaceInvitationOut]},
              summary="Create one-response tokens for people without an account")
 def create_invitations(request, slug: str, survey_id: int, payload: InvitationsIn):
     require_scope(request, SCOPE)
@@ -725,7 +725,7 @@ def list_applications(request, slug: str, workspace_id: int, cursor: str | None 
 
 
 @router.post(W + "/applications/{application_id}/decision", response=ApplicationOut)
-def decide(request, slug: str, workspace_id: int, application_id: int, payload: DecisionIn):
+def decide(request, slug: str, workspace_id: int, application_id: int, payload: ApplicationDecisionIn):
     require_scope(request, SCOPE)
     workspace = selectors.workspace_by_slug(request.user, slug, workspace_id, "manage")
     return services.decide_application(actor=request.user, application=selectors.application(workspace, application_id),
@@ -787,7 +787,7 @@ def save_document(request, slug: str, workspace_id: int, document_id: int, paylo
         return conflict_response(error)
 
 
-@router.get(W + "/documents/{document_id}/versions", response=list[VersionOut])
+@router.get(W + "/documents/{document_id}/versions", response=list[DocumentVersionOut])
 def list_versions(request, slug: str, workspace_id: int, document_id: int):
     workspace = selectors.workspace_by_slug(request.user, slug, workspace_id, "view")
     return list(selectors.versions(selectors.document(workspace, document_id)))
@@ -866,7 +866,7 @@ def post(request, slug: str, workspace_id: int, thread_id: int, payload: PostIn)
     return 201, services.post_in_thread(actor=request.user, thread=selectors.thread(workspace, thread_id), body=payload.body)
 
 
-@router.get(W + "/activity", response=list[ActivityOut])
+@router.get(W + "/activity", response=list[WorkspaceActivityOut])
 def workspace_activity(request, slug: str, workspace_id: int, limit: int = 50):
     workspace = selectors.workspace_by_slug(request.user, slug, workspace_id, "view")
     return list(selectors.activity(workspace, limit=max(1, min(limit, 200))))

@@ -538,6 +538,12 @@ class DesignCall(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def royalty_percent(self):
+        from decimal import Decimal
+
+        return Decimal(self.royalty_bp) / 100
+
 
 class Design(models.Model):
     class Status(models.TextChoices):

@@ -119,6 +119,29 @@ def open_call(*, actor, community, title: str, brief: str, submissions_close_at:
     return call
 
 
+def close_phase(*, actor, call: DesignCall) -> DesignCall:
+    """The organisers end the current phase early: submissions (scoring then opens at once), or
+    scoring (results are final). Deadlines only ever move earlier, so nobody is surprised by more time."""
+    market_permissions.require_organiser(actor, call.community)
+    with transaction.atomic():
+        locked = DesignCall.objects.select_for_update(of=("self",)).get(pk=call.pk)
+        now = timezone.now()
+        if now < locked.submissions_close_at:
+            field, changes = "submissions_close_at", {"submissions_close_at": [locked.submissions_close_at.isoformat(),
+                                                                               now.isoformat()]}
+        elif now < locked.scoring_closes_at:
+            field, changes = "scoring_closes_at", {"scoring_closes_at": [locked.scoring_closes_at.isoformat(),
+                                                                         now.isoformat()]}
+        else:
+            raise Conflict(_("Submissions and scoring have both closed."), code="call_closed")
+        setattr(locked, field, now)
+        locked.save(update_fields=[field])
+        record_audit(actor=actor, action="design.phase_closed", obj=locked, community=locked.community, changes=changes)
+        publish_event(name="cocreation.design_call_phase_closed", community=locked.community,
+                      payload={"call_id": locked.pk, "closed": field})
+    return locked
+
+
 def submit_design(*, actor, call: DesignCall, title: str, description: str = "", image=None,
                   variants: list[str] | None = None) -> Design:
     if not _is_member(actor, call.community):

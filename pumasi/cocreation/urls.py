@@ -41,7 +41,11 @@ urlpatterns = [
     path(W + "threads/<int:thread_id>/", views.thread, name="thread"),
     path("cocreation/calendar/<int:workspace_id>/<str:token>.ics", views.calendar, name="calendar"),
     # Community product design and production (issue 6)
+    path(C + "design-calls/", views_design.calls, name="design_calls"),
+    path(C + "design-calls/new/", views_design.call_new, name="design_call_new"),
     path(C + "design-calls/<int:call_id>/", views_design.call_page, name="design_call"),
+    path(C + "design-calls/<int:call_id>/close/", views_design.call_close, name="design_call_close"),
+    path(C + "design-calls/<int:call_id>/designs/<int:design_id>/select/", views_design.select, name="design_select"),
     path(C + "design-calls/<int:call_id>/submit/", views_design.submit, name="design_submit"),
     path(C + "design-calls/<int:call_id>/designs/<int:design_id>/score/", views_design.score, name="design_score"),
     path(C + "production/<int:product_id>/", views_design.production_page, name="production"),

@@ -10,6 +10,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404, HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.utils import translation
 from ninja import NinjaAPI, Schema
 from ninja.decorators import decorate_view
@@ -149,11 +150,28 @@ class PumasiAPI(NinjaAPI):
         schema = super().get_openapi_schema(*args, **kwargs)
         for item in schema.get("paths", {}).values():
             for operation in item.values():
-                if isinstance(operation, dict) and operation.get("x-idempotent"):
+                if not isinstance(operation, dict):
+                    continue
+                if operation.get("x-idempotent"):
                     parameters = operation.setdefault("parameters", [])
                     if not any(p.get("name") == "Idempotency-Key" for p in parameters):
                         parameters.append(IDEMPOTENCY_PARAMETER)
+        _partial_times(schema)
         return schema
+
+
+def _partial_times(node) -> None:
+    """Pydantic documents a `datetime.time` as JSON Schema's "time" format, which (RFC 3339
+    full-time) requires an offset; our times of day have none. Say what they are: partial-time."""
+    if isinstance(node, dict):
+        if node.get("format") == "time" and node.get("type") == "string":
+            node["format"] = "partial-time"
+            node.setdefault("pattern", r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$")
+        for value in node.values():
+            _partial_times(value)
+    elif isinstance(node, list):
+        for value in node:
+            _partial_times(value)
 
 
 api = PumasiAPI(
@@ -199,6 +217,11 @@ def _rate_limited(request, exc: RateLimited):
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
     return problem_response(exc.status_code, str(exc), code="error")
+
+
+@api.exception_handler(MultiPartParserError)
+def _bad_multipart(request, exc):
+    return problem_response(400, "The multipart body could not be read.", detail=str(exc), code="bad_request")
 
 
 @api.exception_handler(Http404)

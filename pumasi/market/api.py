@@ -249,7 +249,7 @@ class ReviewPage(Schema):
     next_cursor: str | None
 
 
-class SettingsOut(Schema):
+class ShopSettingsOut(Schema):
     payment_destination: str
     guest_orders: bool
     public_shop: bool
@@ -457,14 +457,14 @@ def review(request, slug: str, number: str, payload: ReviewIn):
 # --- settings and reports -----------------------------------------------------------------------------
 
 
-@router.get("/market/{slug}/settings", response=SettingsOut)
+@router.get("/market/{slug}/settings", response=ShopSettingsOut)
 def get_settings(request, slug: str):
     community = _community(request, slug)
     permissions.require_organiser(request.user, community)
     return permissions.shop_settings(community)
 
 
-@router.patch("/market/{slug}/settings", response=SettingsOut)
+@router.patch("/market/{slug}/settings", response=ShopSettingsOut)
 def patch_settings(request, slug: str, payload: SettingsPatch):
     _write(request)
     community = _community(request, slug)
@@ -483,7 +483,7 @@ class StatementLineOut(Schema):
     amount: int
 
 
-class StatementOut(Schema):
+class DesignerStatementOut(Schema):
     id: int
     period_start: str
     period_end: str
@@ -505,7 +505,7 @@ class StatementOut(Schema):
 
 
 class StatementPage(Schema):
-    items: list[StatementOut]
+    items: list[DesignerStatementOut]
     next_cursor: str | None
 
 
@@ -514,7 +514,7 @@ class SettleIn(Schema):
     period_end: date
 
 
-class SettlementOut(Schema):
+class MarketSettlementOut(Schema):
     id: int
     status: str
     period_start: date
@@ -529,7 +529,7 @@ def my_statements(request, slug: str, cursor: str | None = None, limit: int = 50
     return paginate(selectors.statements_of(request.user, community), cursor=cursor, limit=limit)
 
 
-@router.post("/market/{slug}/settlements", response=SettlementOut,
+@router.post("/market/{slug}/settlements", response=MarketSettlementOut,
              summary="Settle a period through the ledger and tell each designer their figures")
 @idempotent
 def settle(request, slug: str, payload: SettleIn):

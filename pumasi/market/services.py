@@ -622,7 +622,7 @@ def confirm_payment(*, actor, order: Order, amount_received: int | None = None,
 
 
 def _order_actor_is_buyer(actor, order: Order, token: str | None) -> bool:
-    if token and secrets.compare_digest(token, order.access_token):
+    if token and secrets.compare_digest(token.encode(), order.access_token.encode()):  # any text, never a TypeError
         return True
     return getattr(actor, "is_authenticated", False) and order.buyer_id == actor.pk
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path(C + "orders/", views.desk, name="desk"),
     path(C + "orders/<str:number>/<str:action>/", views.desk_action, name="desk_action"),
     path(C + "reports/<int:report_id>/", views.report, name="report"),
+    path(C + "statements/", views.statements, name="statements"),
     path("shop/orders/<str:token>/", views.order, name="order"),
     path("shop/orders/<str:token>/<str:action>/", views.order_action, name="order_action"),
 ]

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from pumasi.communities.models import Community
-from pumasi.core.errors import DomainError, NotFound
+from pumasi.core.errors import DomainError, NotFound, PermissionDenied
 from pumasi.core.forms import add_domain_error
 from pumasi.market import permissions, selectors, services
 from pumasi.market.models import Order, ReportRun, ShippingEvent
@@ -71,19 +71,21 @@ def shop(request, slug: str):
                                                 "is_organiser": permissions.is_organiser(_user(request), community)})
 
 
-def product(request, slug: str, product_id: int):
+def product(request, slug: str, product_id: int, *, price_form: PriceForm | None = None, status: int = 200):
     community = _community(request, slug)
     item = selectors.product_for(_user(request), community, product_id)
     user = _user(request)
     order_form = OrderForm(product=item)
-    price_form = None
-    if permissions.is_organiser(user, community) or permissions.has_production_right(user, item):
+    may_price = permissions.is_organiser(user, community) or permissions.has_production_right(user, item)
+    if may_price and price_form is None:
         price_form = PriceForm(initial={"price": item.price or item.floor_price, "terms": item.terms})
     return render(request, "market/product.html", {
-        "community": community, "product": item, "order_form": order_form, "price_form": price_form,
+        "community": community, "product": item, "order_form": order_form,
+        "price_form": price_form if may_price else None,
         "is_organiser": permissions.is_organiser(user, community), "reviews": item.reviews.all()[:20],
         "guest_allowed": permissions.shop_settings(community).guest_orders,
-    })
+        "is_designer": may_price and item.designer_id == getattr(user, "pk", None),
+    }, status=status)
 
 
 @require_POST
@@ -119,12 +121,15 @@ def set_price(request, slug: str, product_id: int):
         try:
             services.set_price_and_terms(actor=request.user, product=item, price=form.cleaned_data["price"],
                                          terms=form.cleaned_data["terms"])
-            messages.success(request, _("Price and terms saved."))
         except DomainError as error:
-            messages.error(request, "; ".join([error.message, *[m for ms in error.field_errors.values() for m in ms]]))
-    else:
-        messages.error(request, _("Give a whole-number price."))
-    return redirect("market:product", slug=slug, product_id=product_id)
+            if isinstance(error, NotFound | PermissionDenied):
+                raise
+            add_domain_error(form, error)
+        else:
+            messages.success(request, _("Price and terms saved."))
+            return redirect("market:product", slug=slug, product_id=product_id)
+    # The refusal is shown beside the field it concerns, with what was typed kept.
+    return product(request, slug, product_id, price_form=form, status=422)
 
 
 @login_required
@@ -231,3 +236,47 @@ def report(request, slug: str, report_id: int):
     if run is None or (run.designer_id != request.user.pk and not permissions.is_organiser(request.user, community)):
         raise NotFound(_("No such report."))
     return render(request, "market/report.html", {"community": community, "run": run, "content": run.content})
+
+
+class SettleForm(forms.Form):
+    period_start = forms.DateField(label=gettext_lazy("From (first day)"), widget=forms.DateInput(attrs={"type": "date"}))
+    period_end = forms.DateField(label=gettext_lazy("Until (the day after the last)"),
+                                 widget=forms.DateInput(attrs={"type": "date"}))
+
+
+@login_required
+def statements(request, slug: str):
+    """The designer's statements, each sale a line; organisers settle a period here (step 16)."""
+    community = _community(request, slug)
+    if permissions.role_of(request.user, community) is None:
+        raise NotFound(_("No such community."))
+    organiser = permissions.is_organiser(request.user, community)
+    form = SettleForm(request.POST or None) if organiser else None
+    status = 200
+    if request.method == "POST":
+        permissions.require_organiser(request.user, community)
+        if form.is_valid():
+            try:
+                settlement = services.settle_period(actor=request.user, community=community,
+                                                    period_start=form.cleaned_data["period_start"],
+                                                    period_end=form.cleaned_data["period_end"])
+            except DomainError as error:
+                if isinstance(error, NotFound | PermissionDenied):
+                    raise
+                add_domain_error(form, _period_errors(error))
+            else:
+                messages.success(request, _("Settled %(start)s – %(end)s: %(earned)s earned, %(paid)s paid out.") % {
+                    "start": settlement.period_start, "end": settlement.period_end,
+                    "earned": settlement.total_earned, "paid": settlement.total_paid})
+                return redirect("market:statements", slug=slug)
+        status = 422
+    return render(request, "market/statements.html", {
+        "community": community, "statements": selectors.statements_of(request.user, community)[:24],
+        "form": form, "organiser": organiser}, status=status)
+
+
+def _period_errors(error: DomainError) -> DomainError:
+    """The ledger names the whole period; the form shows it beside the end date."""
+    if "period" in error.field_errors:
+        error.field_errors = {("period_end" if k == "period" else k): v for k, v in error.field_errors.items()}
+    return error

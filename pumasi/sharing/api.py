@@ -5,7 +5,7 @@ signature or integration secret, the board by the zone's public_board setting.""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
 from django.http import JsonResponse
 from ninja import Router, Schema, Status
@@ -132,6 +132,22 @@ class DeviceIn(Schema):
     interval_seconds: int = Field(300, ge=10, le=86400)
 
 
+class UpkeepIn(Schema):
+    amount: int = Field(ge=1, le=10**12)
+    description: str = Field(min_length=1, max_length=200)
+    paid_from: str = Field("fund", description="fund (the zone's upkeep fund) or cash")
+    idempotency_key: str = Field("", max_length=100, description="the same key again returns the first entry")
+
+
+class UpkeepOut(Schema):
+    transaction_id: int
+    amount: int
+    currency: str
+    description: str
+    paid_from: str
+    created_at: datetime
+
+
 class DeviceCreatedOut(Schema):
     external_id: str
     code: str | None
@@ -181,6 +197,22 @@ def register_device(request, slug: str, payload: DeviceIn):
     return Status(201, {"external_id": device.external_id, "code": resource.code if resource else None, "secret": secret})
 
 
+@router.post("/sharing/zones/{slug}/upkeep-costs", response={201: UpkeepOut},
+             summary="Post an upkeep cost of the zone to the ledger as an expense (committee)")
+def record_upkeep_cost(request, slug: str, payload: UpkeepIn):
+    require_scope(request, "sharing:write")
+    zone = selectors.zone_for(request.user, slug)
+    entry = services.record_upkeep_cost(actor=request.user, zone=zone, **payload.dict())
+    return Status(201, next(row for row in selectors.upkeep_cost_rows(zone) if row["transaction_id"] == entry.pk))
+
+
+@router.get("/sharing/zones/{slug}/upkeep-costs", response=list[UpkeepOut],
+            summary="The zone's upkeep costs, newest first (committee)")
+def list_upkeep_costs(request, slug: str):
+    zone = selectors.zone_for(request.user, slug, "decide")
+    return selectors.upkeep_cost_rows(zone)
+
+
 @router.get("/sharing/zones/{slug}/value", summary="The zone's social value, computed")
 def zone_value(request, slug: str):
     return selectors.social_value(selectors.zone_for(request.user, slug))
@@ -195,6 +227,8 @@ def decision(request, slug: str, code: str, starts_at: datetime, ends_at: dateti
     resource = selectors.resource(zone, code)
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
         raise InvalidInput("Give times with an offset.", field_errors={"starts_at": ["Needs a time zone offset."]})
+    if ends_at - starts_at > timedelta(days=31):  # the engine walks every day; a bound keeps it quick
+        raise InvalidInput("Ask about at most 31 days.", field_errors={"ends_at": ["At most 31 days after the start."]})
     user = request.user if request.user.is_authenticated else None
     found = selectors.decision_for(user=user, resource=resource, t1=starts_at, t2=ends_at)
     return {"allowed": found.allowed, "fee": found.fee, "currency": zone.community.currency,

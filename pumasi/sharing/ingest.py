@@ -185,7 +185,7 @@ def parse_mqtt_many(messages: list[tuple[str, bytes]]) -> list[IncomingReading |
 
 
 def check_zone_secret(zone: Zone, supplied: str | None) -> None:
-    if not supplied or not hmac.compare_digest(supplied.strip(), zone.ingest_secret):
+    if not supplied or not hmac.compare_digest(supplied.strip().encode(), zone.ingest_secret.encode()):
         raise IngestError(401, "bad_secret", "The integration secret is wrong or missing.")
 
 

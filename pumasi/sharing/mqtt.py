@@ -84,14 +84,19 @@ def apply_batch(messages: list[tuple[str, bytes]]) -> dict[str, int]:
 
 
 def run(url: str, *, prefix: str = DEFAULT_PREFIX, stop: threading.Event | None = None,
-        ready: threading.Event | None = None, batch_size: int = 500, batch_wait: float = 0.02) -> dict[str, int]:
+        ready: threading.Event | None = None, batch_size: int = 1000, batch_wait: float = 0.02,
+        qos: int = 0) -> dict[str, int]:
     """Subscribe and apply until `stop` is set. Returns the totals."""
     stop = stop or threading.Event()
     inbox: queue.Queue = queue.Queue()
     totals = {"applied": 0, "duplicate": 0, "stale": 0, "rejected": 0}
 
     def on_connect(client, userdata, flags, reason_code, properties):
-        client.subscribe(f"{prefix}/+/up", qos=1)
+        # QoS 0 from the broker to us: with a clean session nothing would be redelivered after a
+        # reconnect anyway, and QoS 1 would cap delivery at the broker's 20 in flight and drop
+        # whatever overflows its 1,000-message queue in a burst. Sensors still publish at QoS 1 to
+        # the broker, and they repeat their state every interval, which heals a lost reading.
+        client.subscribe(f"{prefix}/+/up", qos=qos)
 
     def on_subscribe(client, userdata, mid, reason_codes, properties):
         if ready is not None:

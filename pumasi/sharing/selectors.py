@@ -254,3 +254,22 @@ def social_value(zone: Zone, now: datetime | None = None, days: int = 28) -> dic
 def device_counts(zone: Zone) -> dict:
     return Device.objects.filter(zone=zone, retired_at__isnull=True).aggregate(
         total=Count("pk"), silent=Count("pk", filter=Q(silent=True)), low=Count("pk", filter=Q(low_battery=True)))
+
+
+def upkeep_costs(zone: Zone):
+    """The ledger entries of the zone's upkeep costs, newest first."""
+    from pumasi.ledger.models import Transaction
+
+    return (Transaction.objects.filter(community=zone.community, kind="sharing_upkeep", reference__zone=zone.slug)
+            .select_related("actor").prefetch_related("postings__account").order_by("-seq"))
+
+
+def upkeep_cost_rows(zone: Zone, limit: int = 200) -> list[dict]:
+    rows = []
+    for entry in upkeep_costs(zone)[:limit]:
+        rows.append({"transaction_id": entry.pk, "currency": zone.community.currency,
+                     "amount": sum(p.amount for p in entry.postings.all() if p.amount > 0 and p.account.type == "expense"),
+                     "description": entry.reference.get("description", ""),
+                     "paid_from": entry.reference.get("paid_from", ""), "created_at": entry.created_at,
+                     "actor": entry.actor})
+    return rows

@@ -687,7 +687,7 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def verify_signature(secret: str, body: bytes, signature: str | None) -> bool:
-    return bool(signature) and hmac.compare_digest(sign(secret, body), signature.strip())
+    return bool(signature) and hmac.compare_digest(sign(secret, body).encode(), signature.strip().encode())
 
 
 def log_rejection(*, via: str, error: IngestError, device_ref: str = "", zone: Zone | None = None) -> None:

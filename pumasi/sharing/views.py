@@ -179,12 +179,10 @@ def board_wait(request, slug: str):
 def _manage_page(request, zone, *, window_form=None, device_form=None, upkeep_form=None, new_device=None,
                  status=200):
     from pumasi.ledger import selectors as ledger_selectors
-    from pumasi.ledger.models import Transaction
 
     codes = [r.code for r in selectors.resources(zone)]
     expense, fund = services.upkeep_accounts(zone)
-    costs = Transaction.objects.filter(community=zone.community, kind="sharing_upkeep",
-                                       reference__zone=zone.slug).select_related("actor").order_by("-seq")[:50]
+    costs = selectors.upkeep_cost_rows(zone, limit=50)
     context = {
         "zone": zone, "may_manage": permissions.can(request.user, "manage", zone),
         "windows": zone.windows.order_by("pk"), "devices": selectors.devices(zone),
@@ -261,6 +259,8 @@ def manage_add_device(request, slug: str):
             device, secret = services.register_device(actor=request.user, zone=zone, external_id=data["external_id"],
                                                       resource=resource, interval_seconds=data["interval_seconds"])
         except DomainError as error:
+            if "resource" in error.field_errors:  # the service's "resource" is this form's "code"
+                error.field_errors["code"] = error.field_errors.pop("resource")
             add_domain_error(form, error)
         else:
             # The secret is shown this once, on this page, never stored in the session or a message.

@@ -183,4 +183,4 @@ def test_production_pages_for_designer_and_organiser(call, member_of):
     login(organiser).post(f"/c/{call.community.slug}/production-orders/{run.pk}/status/", {"status": "in_production"})
     run.refresh_from_db()
     assert run.status == "in_production"
-    assert "in_production" in mine.get(base).content.decode()
+    assert "In production" in mine.get(base).content.decode()  # the step by its name

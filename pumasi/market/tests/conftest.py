@@ -29,3 +29,7 @@ def shop(community, member_of):
         community, organiser, designer, buyer, product)
     shop.variants = {v.label: v for v in product.variants.all()}
     return shop
+
+
+# The shared browser rig (chromium, live server, signed-in contexts) for the browser walk of the 17 steps.
+from pumasi.tests.browser.conftest import browser, new_context, site  # noqa: E402,F401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from django.conf import settings
@@ -16,7 +17,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--url", default=None, help="broker URL (default: PUMASI_MQTT_URL)")
         parser.add_argument("--prefix", default=mqtt.DEFAULT_PREFIX, help="topic prefix (default %(default)s)")
-        parser.add_argument("--batch", type=int, default=500, help="readings per transaction at most")
+        parser.add_argument("--batch", type=int, default=1000, help="readings per transaction at most")
+        parser.add_argument("--qos", type=int, choices=[0, 1], default=0, help="subscription QoS (default 0)")
 
     def handle(self, *args, **options):
         url = options["url"] or settings.MQTT_URL
@@ -24,8 +26,12 @@ class Command(BaseCommand):
             raise CommandError("Set PUMASI_MQTT_URL (e.g. mqtt://127.0.0.1:1883) or pass --url.")
         self.stdout.write(f"pumasi mqtt: subscribed to {options['prefix']}/+/up on {url}")
         stop = threading.Event()
+        # The database work holds the GIL for long stretches; switching threads more often keeps
+        # paho's network thread draining the socket, so the broker never has to queue (or drop) for us.
+        sys.setswitchinterval(0.0005)
         try:
-            totals = mqtt.run(url, prefix=options["prefix"], stop=stop, batch_size=options["batch"])
+            totals = mqtt.run(url, prefix=options["prefix"], stop=stop, batch_size=options["batch"],
+                              qos=options["qos"])
         except KeyboardInterrupt:
             stop.set()
             return
