@@ -228,6 +228,7 @@ if config.env_bool("PUMASI_HTTPS", False):
 PUMASI_API_RATE_LIMIT = int(os.environ.get("PUMASI_API_RATE_LIMIT", "600"))  # requests per token per minute
 # Domain events older than this are pruned daily (the audit log is the permanent record).
 PUMASI_EVENT_RETENTION_DAYS = int(os.environ.get("PUMASI_EVENT_RETENTION_DAYS", "180"))
+PUMASI_SITE_URL = os.environ.get("PUMASI_SITE_URL", "http://localhost:8000").rstrip("/")  # links in mail and feeds
 NINJA_PAGINATION_PER_PAGE = 50
 
 LOGGING = {

@@ -15,8 +15,8 @@ from django.utils import translation
 from ninja import NinjaAPI, Schema
 from ninja.decorators import decorate_view
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from ninja.utils import contribute_operation_callback
 from ninja.security import HttpBearer, SessionAuth
+from ninja.utils import contribute_operation_callback
 
 from pumasi.core.errors import DomainError, PermissionDenied
 

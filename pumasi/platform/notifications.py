@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
+from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -131,7 +132,14 @@ def unsubscribe_token(user, kind: str) -> str:
 
 
 def unsubscribe_url(user, kind: str) -> str:
-    return site_url() + reverse("platform:unsubscribe", args=[unsubscribe_token(user, kind)])
+    return f"{site_url()}{_unsubscribe_prefix()}{unsubscribe_token(user, kind)}/"
+
+
+@lru_cache(maxsize=1)
+def _unsubscribe_prefix() -> str:
+    # Resolved once: a digest builds one link per person and kind, and reverse() per link cost
+    # more than rendering the mail (bench/platform).
+    return reverse("platform:unsubscribe", args=["TOKEN"]).removesuffix("TOKEN/")
 
 
 def read_unsubscribe_token(token: str) -> tuple[object, str]:
