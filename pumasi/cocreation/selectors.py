@@ -10,8 +10,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Value
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.fields import BooleanField
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from pumasi.cocreation import permissions, stats
@@ -82,7 +83,12 @@ def ideas(board: IdeaBoard, *, user=None, sort: str = "new", status: str | None 
         return qs.order_by("-support_count", "-id")
     if sort == "trending":
         since = timezone.now() - timedelta(days=TRENDING_DAYS)
-        return qs.annotate(recent=Count("supports", filter=Q(supports__created_at__gte=since))).order_by(
+        # A correlated count per idea over the (idea, created_at) index. A join with GROUP BY
+        # over every support of the board (and the wide selected columns) cost ~1 s per page
+        # at 10,000 ideas / 100,000 supports; this is ~20 ms (bench.cocreation).
+        recent = (IdeaSupport.objects.filter(idea=OuterRef("pk"), created_at__gte=since).order_by()
+                  .values("idea").annotate(n=Count("*")).values("n"))
+        return qs.annotate(recent=Coalesce(Subquery(recent, output_field=IntegerField()), 0)).order_by(
             "-recent", "-support_count", "-id")
     return qs.order_by("-id")
 

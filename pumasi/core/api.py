@@ -9,6 +9,7 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DataError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.utils import translation
@@ -227,6 +228,16 @@ def _bad_multipart(request, exc):
 @api.exception_handler(Http404)
 def _not_found(request, exc):
     return problem_response(404, "Not found.", code="not_found")
+
+
+@api.exception_handler(DataError)
+def _data_error(request, exc):
+    # A value that passed validation but not the database (a date with a time-zone offset
+    # PostgreSQL cannot store, a number beyond its column): the transaction was rolled back,
+    # nothing was written, and the caller can correct the request.
+    return problem_response(
+        422, "A value is outside what can be stored.", detail=str(exc).splitlines()[0][:300], code="invalid_input",
+    )
 
 
 @api.exception_handler(Exception)

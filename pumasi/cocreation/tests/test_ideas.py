@@ -241,3 +241,24 @@ def test_api_flow_support_twice_is_a_409_problem(community, board, member_of, ap
     assert status.json()["status"] == "accepted"
     notes = api_fan.get("/api/v1/cocreation/notifications").json()
     assert notes[0]["name"] == "cocreation.idea_status_changed" and notes[0]["payload"]["answer"] == "좋습니다"
+
+
+@pytest.mark.django_db
+def test_trending_counts_only_the_last_week(community, board, member_of):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    author = member_of(community)
+    fans = [member_of(community) for _ in range(3)]
+    once_popular = _idea(board, author, title="예전에 인기 있던 아이디어")
+    rising = _idea(board, author, title="요즘 뜨는 아이디어")
+    quiet = _idea(board, author, title="조용한 아이디어")
+    for fan in fans:
+        services.support_idea(actor=fan, idea=once_popular)
+    IdeaSupport.objects.filter(idea=once_popular).update(created_at=timezone.now() - timedelta(days=selectors.TRENDING_DAYS + 1))
+    services.support_idea(actor=fans[0], idea=rising)
+    trending = list(selectors.ideas(board, sort="trending"))
+    assert [i.pk for i in trending] == [rising.pk, once_popular.pk, quiet.pk]
+    assert [i.recent for i in trending] == [1, 0, 0]
+    assert [i.pk for i in selectors.ideas(board, sort="supported")] == [once_popular.pk, rising.pk, quiet.pk]
