@@ -8,7 +8,7 @@ contended booking attempts from several processes: bookings/s and double booking
 `python -m bench.sharing` runs it alone. Measuring happens in a child process with its own
 throwaway SQLite database under var/bench/ (never the demo database). MQTT uses
 PUMASI_MQTT_URL or mqtt://127.0.0.1:1883; the server and the subscriber announce events through
-Redis (PUMASI_BENCH_REDIS_URL, default redis://127.0.0.1:6379/13) when it answers, as a
+Redis (PUMASI_BENCH_REDIS_URL, default redis://127.0.0.1:6379/14) when it answers, as a
 multi-process deployment does, else they poll the database (then latency is poll-bound).
 """
 
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 WORKDIR = ROOT / "var" / "bench"
 BROKER = os.environ.get("PUMASI_MQTT_URL") or "mqtt://127.0.0.1:1883"
-REDIS = os.environ.get("PUMASI_BENCH_REDIS_URL") or "redis://127.0.0.1:6379/13"
+REDIS = os.environ.get("PUMASI_BENCH_REDIS_URL") or "redis://127.0.0.1:6379/14"
 N_MQTT = 20_000
 MQTT_DEVICES = 500
 LATENCY_SAMPLES = 300
