@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -83,6 +84,23 @@ def database_url_for_subprocess() -> str:
     return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
 
 
+def stop_process_group(process: subprocess.Popen) -> None:
+    """SIGTERM the process's whole group, SIGKILL what is left after 10 s."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
 class PumasiServer:
     """A real `pumasi run` (granian + the ASGI router) on a free port, against the test database."""
 
@@ -98,6 +116,8 @@ class PumasiServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pumasi.cli", "run", "--port", str(self.port)],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            # Its own process group, so stop() ends granian's worker processes too, not just the parent.
+            start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -117,13 +137,7 @@ class PumasiServer:
         return self.log.read().decode(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process_group(self.process)
         self.log.close()
 
 

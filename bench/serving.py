@@ -17,6 +17,7 @@ import asyncio
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -85,7 +86,8 @@ class Server:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log = open(WORKDIR / f"{label}.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(argv, cwd=ROOT, env=_env(), stdout=self.log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(argv, cwd=ROOT, env=_env(), stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)  # stop() ends the whole group, workers included
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -113,13 +115,16 @@ class Server:
         return total_kb / 1024
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                pass
+            os.killpg(self.process.pid, signal.SIGKILL)  # whatever is left: granian workers orphaned by the parent
+        except ProcessLookupError:
+            pass
+        self.process.wait()
         self.log.close()
 
 

@@ -14,8 +14,10 @@ multi-process deployment does, else they poll the database (then latency is poll
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -239,7 +241,7 @@ def _mqtt_and_latency(chief, community, zone) -> dict:
                                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
     port = _free_port(socket)
     server = subprocess.Popen([sys.executable, "-m", "pumasi.cli", "run", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         # Ready when a probe reading has gone all the way into the database.
         probe_id, probe_secret = devices[0]
@@ -299,12 +301,17 @@ def _mqtt_and_latency(chief, community, zone) -> dict:
         mqtt_latency = _board_latency(base, "bench-mqtt", board_devices, via_mqtt, now, 0)
         http_latency = _board_latency(base, "bench-mqtt", board_devices, via_http, now, LATENCY_SAMPLES)
     finally:
+        # The server runs in its own process group so granian's workers end with it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        subscriber.terminate()
         for process in (server, subscriber):
-            process.terminate()
             try:
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
         pub.loop_stop()
         pub.disconnect()
         log.close()
