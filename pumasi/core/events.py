@@ -1,7 +1,7 @@
 """Domain events: published inside a service's transaction, delivered only after it commits.
 
 Delivery goes three ways: to in-process handlers registered with `on_event`, to the job
-queue (`deliver_event` job) for slow work, and to browsers through the live stream. The
+queue (one `deliver_events_job` per transaction) for slow work, and to browsers through the live stream. The
 event row itself is the source of truth; the live bus only says "there is something new
 after id N", through Redis pub/sub when PUMASI_REDIS_URL is set, else inside the process
 (plus a short poll, so several processes on one SQLite file still see each other).
@@ -43,27 +43,84 @@ def publish_event(*, name: str, community=None, payload: dict | None = None, rec
     from pumasi.platform.models import Event
 
     event = Event.objects.create(name=name, community=community, recipient=recipient, payload=payload or {})
-    transaction.on_commit(lambda: dispatch_event(event.pk))
+    _deliver_after_commit([event])
     return event
 
 
+def publish_events(events: list[dict]) -> list:
+    """Several events (each the keyword arguments of `publish_event`) written with one INSERT (a
+    sensor batch makes hundreds), then delivered after commit like `publish_event`'s."""
+    from pumasi.platform.models import Event
+
+    if not events:
+        return []
+    created = Event.objects.bulk_create([
+        Event(name=e["name"], community=e.get("community"), recipient=e.get("recipient"), payload=e.get("payload") or {})
+        for e in events])
+    _deliver_after_commit(created)
+    return created
+
+
+class _Batch(list):
+    """The events of one transaction (or savepoint), delivered together after it commits: one job
+    and one live announcement per transaction instead of one per event. A batch of sensor readings
+    publishes hundreds of events, and delivering them one by one cost more than applying them."""
+
+    def __init__(self, connection):
+        super().__init__()
+        self.connection = connection
+        self.savepoints = set(connection.savepoint_ids)
+        self.hook = self.flush  # the one bound method registered, so it can be found again
+
+    def flush(self) -> None:
+        if getattr(self.connection, "pumasi_event_batch", None) is self:
+            self.connection.pumasi_event_batch = None
+        dispatch_events(list(self))
+
+
+def _deliver_after_commit(events: list) -> None:
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:  # autocommit: the rows are committed already
+        dispatch_events(events)
+        return
+    batch = getattr(connection, "pumasi_event_batch", None)
+    # Join the open batch only at the same savepoint depth and while its commit hook is still
+    # queued: a rolled-back savepoint or transaction discards the hook along with its events.
+    if (batch is None or batch.savepoints != set(connection.savepoint_ids)
+            or not any(hook is batch.hook for _sids, hook, _robust in connection.run_on_commit)):
+        batch = _Batch(connection)
+        connection.pumasi_event_batch = batch
+        # robust: a failing delivery must not stop the transaction's other commit hooks.
+        transaction.on_commit(batch.hook, robust=True)
+    batch.extend(events)
+
+
 def dispatch_event(event_id: int) -> None:
-    from pumasi.platform import tasks
     from pumasi.platform.models import Event
 
     event = Event.objects.filter(pk=event_id).select_related("community").first()
-    if event is None:
+    if event is not None:
+        dispatch_events([event])
+
+
+def dispatch_events(events: list) -> None:
+    """Deliver committed events: in-process handlers one by one, then one job and one announcement."""
+    from pumasi.platform import tasks
+
+    if not events:
         return
-    for handler in [*_handlers.get(event.name, ()), *_handlers.get("*", ())]:
-        try:
-            handler(event)
-        except Exception:  # one broken handler must not stop delivery to the rest
-            logger.exception("event handler %r failed for %s", handler, event)
+    for event in events:
+        for handler in [*_handlers.get(event.name, ()), *_handlers.get("*", ())]:
+            try:
+                handler(event)
+            except Exception:  # one broken handler must not stop delivery to the rest
+                logger.exception("event handler %r failed for %s", handler, event)
     try:
-        tasks.deliver_event(event.pk)
+        tasks.deliver_events([event.pk for event in events])
     except Exception:
-        logger.exception("could not queue event %s", event.pk)
-    announce(event.pk)
+        logger.exception("could not queue events %s..%s", events[0].pk, events[-1].pk)
+    # Live streams fetch everything after the last id they saw, so one announcement covers all.
+    announce(max(event.pk for event in events))
 
 
 def announce(event_id: int) -> None:

@@ -28,9 +28,8 @@ TOKEN_SCOPES = {
 }
 
 
-def record_audit(*, actor, action: str, obj, community=None, changes: dict | None = None) -> AuditEntry:
-    """Record one state change. Call inside the service's transaction so both commit or neither."""
-    return AuditEntry.objects.create(
+def _audit_entry(*, actor, action: str, obj, community=None, changes: dict | None = None) -> AuditEntry:
+    return AuditEntry(
         community=community,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         action=action,
@@ -38,6 +37,18 @@ def record_audit(*, actor, action: str, obj, community=None, changes: dict | Non
         object_id=str(getattr(obj, "pk", obj)),
         changes=changes or {},
     )
+
+
+def record_audit(*, actor, action: str, obj, community=None, changes: dict | None = None) -> AuditEntry:
+    """Record one state change. Call inside the service's transaction so both commit or neither."""
+    entry = _audit_entry(actor=actor, action=action, obj=obj, community=community, changes=changes)
+    entry.save(force_insert=True)
+    return entry
+
+
+def record_audits(entries: list[dict]) -> list[AuditEntry]:
+    """Several state changes (each the keyword arguments of `record_audit`) with one INSERT."""
+    return AuditEntry.objects.bulk_create([_audit_entry(**entry) for entry in entries]) if entries else []
 
 
 def token_digest(secret: str) -> str:
