@@ -7,7 +7,7 @@ from pydantic import Field
 
 from pumasi.accounts import services
 from pumasi.communities.selectors import memberships_of
-from pumasi.core.api import require_scope
+from pumasi.core.api import client_community, require_scope
 
 router = Router(tags=["me"])
 
@@ -49,9 +49,12 @@ def me(request):
 
 @router.get("/me/memberships", response=list[MembershipBrief], summary="My communities and my role in each")
 def my_memberships(request):
+    memberships = memberships_of(request.user)
+    if (community := client_community(request)) is not None:
+        memberships = memberships.filter(community=community)  # a client application sees only its own
     return [
         {"community_slug": m.community.slug, "community_name": m.community.name, "role": m.role}
-        for m in memberships_of(request.user)
+        for m in memberships
     ]
 
 

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from pumasi.cocreation import charts, ical, permissions, search, selectors, services
+from pumasi.cocreation import charts, permissions, search, selectors, services
 from pumasi.cocreation.models import CollaboratorRole, IdeaStatus, QuestionKind, SearchDocument, Workspace
 from pumasi.communities.selectors import community_for
 from pumasi.core.errors import DomainError, NotFound
 from pumasi.core.forms import add_domain_error
+from pumasi.platform import feeds
 
 PAGE_SIZES = (10, 20, 50, 100)
 
@@ -548,7 +552,7 @@ def workspace(request, slug: str, workspace_id: int):
             "may_create_document": permissions.can_workspace(request.user, "create_document", ws),
             "may_milestones": permissions.can_workspace(request.user, "manage_milestones", ws),
             "may_thread": permissions.can_workspace(request.user, "start_thread", ws),
-            "calendar_url": request.build_absolute_uri(f"/cocreation/calendar/{ws.pk}/{ws.calendar_token}.ics"),
+            "calendar_url": request.build_absolute_uri(reverse("cocreation:calendar", args=[ws.pk, ws.calendar_token])),
             "milestone_form": MilestoneForm(),
         })
         if ctx["may_manage"]:
@@ -736,12 +740,24 @@ def calendar(request, workspace_id: int, token: str):
         ws = selectors.workspace_by_calendar_token(workspace_id, token)
     except NotFound as exc:
         raise Http404(exc.message) from exc
-    body = ical.calendar_for(workspace=ws, milestones=selectors.milestones(ws), host=request.get_host().split(":")[0],
-                             now=timezone.now())
-    response = HttpResponse(body.encode("utf-8"), content_type="text/calendar; charset=utf-8")
-    response["Content-Disposition"] = f'inline; filename="workspace-{ws.pk}.ics"'
-    response["Cache-Control"] = "private, max-age=300"
-    return response
+    return feeds.calendar_response(
+        request, milestone_items(selectors.milestones(ws)), filename=f"workspace-{ws.pk}.ics", name=ws.title,
+        time_zone=ws.community.time_zone,
+        source_url=request.build_absolute_uri(reverse("cocreation:calendar", args=[ws.pk, token])),
+    )
+
+
+def milestone_items(milestones) -> list[feeds.CalendarItem]:
+    """Milestones as all-day items from the start to the due day; done ones carry a check mark and
+    do not block time (TRANSP:TRANSPARENT)."""
+    return [
+        feeds.CalendarItem(
+            uid=feeds.uid_for("milestone", m.pk), summary=m.title + (" ✓" if m.done else ""),
+            start=m.starts_on, end=m.due_on + timedelta(days=1), description=m.description,
+            updated=m.updated_at, created=m.created_at, sequence=m.sequence, transparent=True,
+        )
+        for m in milestones
+    ]
 
 
 __all__ = ["Workspace"]

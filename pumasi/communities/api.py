@@ -9,7 +9,7 @@ from ninja import Router, Schema, Status
 from pydantic import Field
 
 from pumasi.communities import selectors, services
-from pumasi.core.api import require_scope
+from pumasi.core.api import client_community, require_scope
 from pumasi.core.errors import NotFound
 from pumasi.core.pagination import paginate
 
@@ -105,7 +105,10 @@ class JoinIn(Schema):
 
 @router.get("/communities", response=CommunityPage, summary="Communities I belong to")
 def list_my_communities(request, cursor: str | None = None, limit: int = 50):
-    return paginate(selectors.communities_of(request.user), cursor=cursor, limit=limit)
+    communities = selectors.communities_of(request.user)
+    if (community := client_community(request)) is not None:
+        communities = communities.filter(pk=community.pk)  # a client application sees only its own
+    return paginate(communities, cursor=cursor, limit=limit)
 
 
 @router.post("/communities", response={201: CommunityOut}, summary="Create a community")

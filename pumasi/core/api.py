@@ -73,31 +73,47 @@ def check_rate_limit(token_id: int) -> None:
 
 
 class TokenAuth(HttpBearer):
-    """Personal access tokens: `Authorization: Bearer pms_…`."""
+    """Personal access tokens (`Authorization: Bearer pms_…`) and the OAuth access tokens of client
+    applications; the latter are confined to the community that registered the client."""
 
     def authenticate(self, request: HttpRequest, token: str):
         from pumasi.platform.selectors import active_token_for_secret
         from pumasi.platform.services import touch_api_token
 
         found = active_token_for_secret(token)
+        oauth = False
         if found is None:
             from pumasi.platform.oidc import api_token_for_access_token  # OAuth tokens of client apps
 
             found = api_token_for_access_token(token)
+            oauth = True
         if found is None:
             return None
         check_rate_limit(found.pk)
         touch_api_token(token=found)
-        if request.method not in SAFE_METHODS or "read" in found.scopes:
-            request.user = found.user
-            request.api_token = found
-            if found.user.language in {"ko", "en"}:
-                # Messages (problem+json titles) in the owner's profile language, as pages are;
-                # the language middleware ran before the token was known.
-                translation.activate(found.user.language)
-                request.LANGUAGE_CODE = found.user.language
-            return found.user
-        raise PermissionDenied("This token lacks the 'read' scope.")
+        if found.user.language in {"ko", "en"}:
+            # Messages (problem+json titles) in the owner's profile language, as pages are;
+            # the language middleware ran before the token was known.
+            translation.activate(found.user.language)
+            request.LANGUAGE_CODE = found.user.language
+        if oauth:
+            from pumasi.platform.oidc import confine_to_client_community
+
+            # Here, once for every operation, rather than in each endpoint: a client registered by
+            # one community never reaches another one's data, whatever else its person belongs to.
+            confine_to_client_community(request, found)
+        if request.method in SAFE_METHODS and "read" not in found.scopes:
+            raise PermissionDenied("This token lacks the 'read' scope.")
+        request.user = found.user
+        request.api_token = found
+        return found.user
+
+
+def client_community(request: HttpRequest):
+    """The community a client application's OAuth token is confined to; None for browser sessions
+    and personal access tokens. Operations without a community in their path that list a person's
+    things across communities filter to it."""
+    return getattr(getattr(request, "api_token", None), "community", None)
 
 
 class BrowserSessionAuth(SessionAuth):

@@ -81,6 +81,11 @@ def create_token(request, payload: TokenIn):
 
 @router.delete("/tokens/{token_id}", response=TokenOut, summary="Revoke a token")
 def revoke_token(request, token_id: int):
+    # Any token may revoke itself (a leaked one should be easy to kill); another token only with
+    # the write scope, or a read-only token could end the person's other integrations.
+    token = getattr(request, "api_token", None)
+    if token is not None and token.pk != token_id:
+        require_scope(request, "platform:write")
     return services.revoke_api_token(user=request.user, token_id=token_id)
 
 
@@ -414,12 +419,14 @@ class NotificationsReadOut(Schema):
 
 class NotificationPreferenceIn(Schema):
     kind: str = Field(min_length=1, max_length=60)
-    email: str = Field(description="instant, daily or never")
+    email: str | None = Field(None, description="instant, daily or never; leave out to keep it")
+    push: bool | None = Field(None, description="Web Push to my devices for this kind; leave out to keep it")
 
 
 class NotificationPreferenceOut(Schema):
     kind: str
     email: str
+    push: bool
 
 
 class FollowIn(Schema):
@@ -485,16 +492,18 @@ def mark_read(request, payload: NotificationsReadIn):
 
 
 @router.get("/notifications/preferences", response={200: list[NotificationPreferenceOut], **ERRORS},
-            summary="My e-mail choice per notification kind (unlisted kinds: daily)")
+            summary="My e-mail and push choices per notification kind (unlisted kinds: daily, push on)")
 def list_preferences(request):
-    return [{"kind": k, "email": v} for k, v in sorted(notifications.preferences_of(request.user).items())]
+    push = notifications.push_preferences_of(request.user)
+    return [{"kind": k, "email": v, "push": push.get(k, notifications.DEFAULT_PUSH)}
+            for k, v in sorted(notifications.preferences_of(request.user).items())]
 
 
 @router.put("/notifications/preferences", response={200: NotificationPreferenceOut, **ERRORS},
-            summary="Set the e-mail choice for one kind")
+            summary="Set the e-mail choice, the push choice or both for one kind")
 def put_preference(request, payload: NotificationPreferenceIn):
     require_scope(request, "platform:write")
-    return notifications.set_preference(user=request.user, kind=payload.kind, email=payload.email)
+    return notifications.set_preference(user=request.user, kind=payload.kind, email=payload.email, push=payload.push)
 
 
 @router.get("/follows", response={200: FollowPage, **ERRORS}, summary="What I follow")
@@ -525,3 +534,118 @@ def my_feed(request, cursor: str | None = None, limit: int = 50):
 def community_feed(request, slug: str, cursor: str | None = None, limit: int = 50):
     community = community_for(request.user, slug, "view")
     return paginate(notifications.community_feed(community), cursor=cursor, limit=limit)
+
+
+# --- Web Push: the VAPID key and this person's browsers' subscriptions ----------------------------
+
+from urllib.parse import urlparse  # noqa: E402
+
+from pumasi.platform import webpush  # noqa: E402
+
+
+class PushKeyOut(Schema):
+    public_key: str = Field(description="VAPID public key (base64url, uncompressed P-256 point): the "
+                                        "applicationServerKey for PushManager.subscribe()")
+
+
+class PushKeysIn(Schema):
+    p256dh: str = Field(min_length=1, max_length=200)
+    auth: str = Field(min_length=1, max_length=100)
+
+
+class PushSubscriptionIn(Schema):
+    """What the browser's PushSubscription.toJSON() gives."""
+
+    endpoint: str = Field(min_length=1, max_length=2000)
+    keys: PushKeysIn
+    expirationTime: int | None = Field(None, description="milliseconds since 1970, or null")  # noqa: N815
+
+
+class PushSubscriptionOut(Schema):
+    id: int
+    push_service: str
+    device: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_success_at: datetime | None
+    failures: int
+    disabled_at: datetime | None
+    disabled_reason: str
+
+    @staticmethod
+    def resolve_push_service(obj) -> str:
+        return urlparse(obj.endpoint).netloc
+
+    @staticmethod
+    def resolve_device(obj) -> str:
+        return obj.label
+
+
+class PushSubscriptionPage(Schema):
+    items: list[PushSubscriptionOut]
+    next_cursor: str | None
+
+
+@router.get("/push/key", auth=None, response={200: PushKeyOut}, summary="The VAPID public key to subscribe with")
+def push_key(request):
+    return {"public_key": webpush.vapid_public_key()}
+
+
+@router.get("/push/subscriptions", response={200: PushSubscriptionPage, **ERRORS},
+            summary="My browsers' Web Push subscriptions")
+def list_push_subscriptions(request, cursor: str | None = None, limit: int = 50):
+    return paginate(webpush.subscriptions_of(request.user), cursor=cursor, limit=limit)
+
+
+@router.post("/push/subscriptions", response={201: PushSubscriptionOut, **ERRORS},
+             summary="Turn on Web Push for a browser (its PushSubscription.toJSON())")
+def create_push_subscription(request, payload: PushSubscriptionIn):
+    require_scope(request, "platform:write")
+    return Status(201, webpush.subscribe(
+        user=request.user, endpoint=payload.endpoint, p256dh=payload.keys.p256dh, auth=payload.keys.auth,
+        expiration_time=payload.expirationTime, label=webpush.device_label(request.headers.get("User-Agent", ""))))
+
+
+@router.delete("/push/subscriptions/{subscription_id}", response={204: None, **ERRORS},
+               summary="Turn off Web Push for one browser")
+def delete_push_subscription(request, subscription_id: int):
+    require_scope(request, "platform:write")
+    webpush.unsubscribe(user=request.user, subscription_id=subscription_id)
+    return Status(204, None)
+
+
+# --- A person's calendar feed of their bookings ---------------------------------------------------
+
+from pumasi.platform import calendars  # noqa: E402
+
+
+class CalendarFeedOut(Schema):
+    url: str | None = Field(description="The private iCalendar URL of my bookings; null while I have none.")
+    created_at: datetime | None
+    rotated_at: datetime | None
+
+
+def _calendar_feed_out(request, feed) -> dict:
+    if feed is None:
+        return {"url": None, "created_at": None, "rotated_at": None}
+    return {"url": request.build_absolute_uri(calendars.feed_path(feed)), "created_at": feed.created_at,
+            "rotated_at": feed.rotated_at}
+
+
+@router.get("/me/calendar", response={200: CalendarFeedOut, **ERRORS}, summary="The private calendar URL of my bookings")
+def my_calendar_feed(request):
+    return _calendar_feed_out(request, calendars.feed_of(request.user))
+
+
+@router.post("/me/calendar/rotate", response={200: CalendarFeedOut, **ERRORS},
+             summary="Issue my calendar URL, or replace it (the old URL stops working at once)")
+def rotate_calendar_feed(request):
+    require_scope(request, "platform:write")
+    return _calendar_feed_out(request, calendars.rotate_calendar_feed(actor=request.user))
+
+
+@router.delete("/me/calendar", response={204: None, **ERRORS}, summary="Turn my calendar URL off")
+def turn_off_calendar_feed(request):
+    require_scope(request, "platform:write")
+    calendars.turn_off_calendar_feed(actor=request.user)
+    return Status(204, None)

@@ -291,6 +291,8 @@ class NotificationPreference(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_prefs")
     kind = models.CharField(max_length=60)
     email = models.CharField(max_length=10, choices=Email.choices, default=Email.DAILY)
+    # Web Push to the person's devices for this kind; on unless turned off (no device, no push).
+    push = models.BooleanField(default=True)
 
     class Meta:
         constraints = [
@@ -331,6 +333,56 @@ class Follow(models.Model):
         return f"{self.follower_id} follows {self.content_type_id}:{self.object_id}"
 
 
+# --- Web Push ----------------------------------------------------------------------------------
+
+
+class PushSubscription(models.Model):
+    """One browser's Web Push subscription (W3C Push API): where to post, and the keys the
+    browser gave to encrypt for it (RFC 8291). The endpoint is a capability URL of the push service."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_subscriptions")
+    endpoint = models.CharField(max_length=1000, unique=True)
+    p256dh = models.CharField(max_length=100, help_text="base64url of the browser's P-256 public key (65 bytes)")
+    auth = models.CharField(max_length=40, help_text="base64url of the browser's 16-byte auth secret")
+    label = models.CharField(_("device"), max_length=200, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveIntegerField(default=0, help_text="failed pushes since the last success")
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(endpoint__startswith="https://")
+                                   | models.Q(endpoint__startswith="http://"), name="pushsubscription_endpoint_http"),
+        ]
+        indexes = [models.Index(fields=["user"], condition=models.Q(disabled_at__isnull=True),
+                                name="pushsubscription_active")]
+        verbose_name = _("push subscription")
+
+    def __str__(self) -> str:
+        return f"push #{self.pk} of {self.user_id}"
+
+
+class PushDelivery(models.Model):
+    """One notification pushed to one subscription. The pair is unique, so a job that runs again
+    for the same notification pushes nothing twice; the row also keeps what the push service said."""
+
+    subscription = models.ForeignKey(PushSubscription, on_delete=models.CASCADE, related_name="deliveries")
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["subscription", "notification"], name="pushdelivery_once")]
+
+    def __str__(self) -> str:
+        return f"notification {self.notification_id} -> push {self.subscription_id}"
+
+
 # --- Idempotency keys ---------------------------------------------------------------------------
 
 
@@ -364,3 +416,26 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner} {self.key}"
+
+
+# --- Personal calendar feed ---------------------------------------------------------------------
+
+
+class CalendarFeed(models.Model):
+    """The secret in a person's private iCalendar URL of their bookings (/me/calendar/<token>.ics).
+
+    Calendar clients cannot sign in, so the URL is the credential: it is kept readable (shown again
+    on the settings page) and replaced, old URL dead at once, when the person rotates it.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feed")
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~models.Q(token=""), name="calendarfeed_token_not_empty")]
+        verbose_name = _("calendar feed")
+
+    def __str__(self) -> str:
+        return f"calendar feed of user {self.user_id}"

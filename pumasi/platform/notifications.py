@@ -2,7 +2,8 @@
 unsubscribe links, follows of members, communities or any object, and fan-out of events to followers.
 
 The unread count is live: each new notification publishes a personal event (recipient=…) that
-the event stream delivers to that person only. The daily digest is ONE job per period that walks
+the event stream delivers to that person only. People who turned on Web Push on a device also get
+it there (pumasi.platform.webpush), unless they turned push off for that kind. The daily digest is ONE job per period that walks
 all unmailed notifications in recipient order and sends one mail per person.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,7 +19,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -29,13 +30,21 @@ from huey.contrib.djhuey import db_periodic_task, db_task
 from pumasi.communities.models import Community, Membership, Role
 from pumasi.core.errors import InvalidInput, NotFound
 from pumasi.core.events import announce, publish_event
-from pumasi.platform.models import DigestRun, Event, Follow, Notification, NotificationPreference
+from pumasi.platform.models import (
+    DigestRun,
+    Event,
+    Follow,
+    Notification,
+    NotificationPreference,
+    PushSubscription,
+)
 from pumasi.platform.services import record_audit
-from pumasi.platform.tasks import on_event_job
+from pumasi.platform.tasks import on_event_job, send_push_job
 
 logger = logging.getLogger("pumasi.notifications")
 UNSUBSCRIBE_SALT = "pumasi.notifications.unsubscribe"
 DEFAULT_EMAIL = NotificationPreference.Email.DAILY
+DEFAULT_PUSH = True
 FOLLOWABLE = {"accounts.user", "communities.community"}  # plus any model named by an event's subject_type
 DIGEST_CHUNK = 2000
 
@@ -72,6 +81,9 @@ def notify(*, recipient, kind: str, title: str, body: str = "", url: str = "", c
                                "unread": unread_count(recipient)})
         if email_choice(recipient, kind) == NotificationPreference.Email.INSTANT:
             transaction.on_commit(lambda: send_instant_email_job(notification.pk))
+        if (PushSubscription.objects.filter(user=recipient, disabled_at__isnull=True).exists()
+                and push_choice(recipient, kind)):
+            transaction.on_commit(lambda: send_push_job(notification.pk))
     return notification
 
 
@@ -113,17 +125,32 @@ def preferences_of(user) -> dict[str, str]:
     return dict(NotificationPreference.objects.filter(user=user).values_list("kind", "email"))
 
 
-def set_preference(*, user, kind: str, email: str) -> NotificationPreference:
+def push_choice(user, kind: str) -> bool:
+    found = NotificationPreference.objects.filter(user=user, kind=kind).values_list("push", flat=True).first()
+    return DEFAULT_PUSH if found is None else found
+
+
+def push_preferences_of(user) -> dict[str, bool]:
+    return dict(NotificationPreference.objects.filter(user=user).values_list("kind", "push"))
+
+
+def set_preference(*, user, kind: str, email: str | None = None, push: bool | None = None) -> NotificationPreference:
+    """Set the e-mail choice, the push choice, or both, for one kind; what is not given stays."""
     errors: dict[str, list[str]] = {}
     if not kind or len(kind) > 60:
         errors["kind"] = ["A kind of 1 to 60 characters is required."]
-    if email not in NotificationPreference.Email.values:
+    if email is None and push is None:
+        errors["email"] = [_("Give an e-mail choice, a push choice, or both.")]
+    elif email is not None and email not in NotificationPreference.Email.values:
         errors["email"] = [f"Choose one of: {', '.join(NotificationPreference.Email.values)}."]
+    if push is not None and not isinstance(push, bool):
+        errors["push"] = [_("Push is on (true) or off (false).")]
     if errors:
         raise InvalidInput("The preference was not saved.", field_errors=errors)
+    changes = {k: v for k, v in (("email", email), ("push", push)) if v is not None}
     with transaction.atomic():
-        pref, _created = NotificationPreference.objects.update_or_create(user=user, kind=kind, defaults={"email": email})
-        record_audit(actor=user, action="notification_pref.set", obj=pref, changes={"kind": kind, "email": email})
+        pref, _created = NotificationPreference.objects.update_or_create(user=user, kind=kind, defaults=changes)
+        record_audit(actor=user, action="notification_pref.set", obj=pref, changes={"kind": kind, **changes})
     return pref
 
 
@@ -355,6 +382,14 @@ def fan_out_to_followers(event: Event) -> int:
                   .values_list("user_id", flat=True))
     for notification_id in Notification.objects.filter(event=event, kind="activity", recipient_id__in=instant).values_list("pk", flat=True):
         send_instant_email_job(notification_id)
+    # Web Push only for followers with an active device who did not turn push off for "activity";
+    # subqueries rather than a list of ids, so 40,000 followers stay one query.
+    to_push = (Notification.objects.filter(event=event, kind="activity")
+               .filter(Exists(PushSubscription.objects.filter(user_id=OuterRef("recipient_id"), disabled_at__isnull=True)))
+               .exclude(Exists(NotificationPreference.objects.filter(user_id=OuterRef("recipient_id"), kind="activity",
+                                                                     push=False))))
+    for notification_id in to_push.values_list("pk", flat=True):
+        transaction.on_commit(partial(send_push_job, notification_id))
     return len(follower_ids)
 
 

@@ -21,7 +21,7 @@ from oauth2_provider.scopes import BaseScopes
 
 from pumasi.communities import permissions
 from pumasi.communities.models import Community, Membership, Role
-from pumasi.core.errors import InvalidInput, NotFound
+from pumasi.core.errors import InvalidInput, NotFound, PermissionDenied
 from pumasi.core.events import on_event, publish_event
 from pumasi.platform.models import OidcClient, ScopedGrant
 from pumasi.platform.services import TOKEN_SCOPES, record_audit
@@ -126,13 +126,15 @@ def _email_verified(user) -> bool:
 
 
 class OAuthApiToken:
-    """Makes an OAuth access token look like a personal access token to the API shell."""
+    """Makes an OAuth access token look like a personal access token to the API shell, confined to
+    the community that registered the client (`community`; personal tokens have none)."""
 
-    def __init__(self, access_token: AccessToken):
+    def __init__(self, access_token: AccessToken, community: Community):
         self.access_token = access_token
         self.pk = f"oauth{access_token.pk}"
         self.user = access_token.user
         self.scopes = access_token.scope.split()
+        self.community = community
 
 
 def api_token_for_access_token(secret: str) -> OAuthApiToken | None:
@@ -149,7 +151,51 @@ def api_token_for_access_token(secret: str) -> OAuthApiToken | None:
     client = client_of(token.application)
     if client is None or not Membership.objects.filter(community=client.community, user=token.user).exists():
         return None
-    return OAuthApiToken(token)
+    return OAuthApiToken(token, client.community)
+
+
+# --- What a client application may reach -------------------------------------------------------
+
+# Operations without a community in their path that a client may still call: who the person is and
+# their standing in the client's own community (those endpoints filter to it through
+# pumasi.core.api.client_community). Every other operation without a community in its path spans
+# all of a person's communities (notifications, feeds, follows, bookings, tokens, accepting another
+# community's invitation, creating a community), so a client is refused there. Deny by default: a new
+# endpoint stays closed to client applications until someone adds it here.
+CLIENT_OPERATIONS_WITHOUT_COMMUNITY = {
+    ("GET", "me"), ("GET", "me/memberships"), ("GET", "me/grants"), ("GET", "communities"),
+}
+# Routes whose {slug} names a sharing zone (zone slugs are unique across communities), not a community.
+ZONE_SLUG_ROUTES = ("sharing/zones/<slug>", "sharing/ngsi-ld/zones/<slug>", "sharing/ingest/")
+_API_ROOT = re.compile(r"^api/v\d+/")
+
+
+def confine_to_client_community(request, token: OAuthApiToken) -> None:
+    """Refuse an API call by a client application outside the community that registered it.
+
+    Called by the API's token authentication, before any view runs, so no endpoint can forget it.
+    Another community's operations answer 404 "No such community." (or "No such zone."), exactly
+    what an unknown address gets: a client of A must not learn, let alone act on, what else its
+    person belongs to, and 403 would confirm that B exists and that the person is in it. Operations
+    without a community in the path get 403: they name no community, so refusing leaks nothing and
+    tells the client's developer plainly that this part of the API is not for client applications.
+    """
+    match = getattr(request, "resolver_match", None)
+    route = _API_ROOT.sub("", match.route if match is not None else "")
+    slug = match.kwargs.get("slug") if match is not None else None
+    if slug is None:
+        method = "GET" if request.method == "HEAD" else request.method
+        if (method, route) not in CLIENT_OPERATIONS_WITHOUT_COMMUNITY:
+            raise PermissionDenied(_("Applications signed in through pumasi may only use their own community's part "
+                                     "of the API."), code="outside_client_community")
+        return
+    if any(route.startswith(prefix) for prefix in ZONE_SLUG_ROUTES):
+        from pumasi.sharing.models import Zone
+
+        if not Zone.objects.filter(slug=slug, community=token.community).exists():
+            raise NotFound(_("No such zone."))
+    elif slug != token.community.slug:
+        raise NotFound(_("No such community."))
 
 
 # --- Client applications -----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Background jobs of the platform: event delivery to job-side handlers, and pruning old events."""
+"""Background jobs of the platform: event delivery to job-side handlers, Web Push of notifications,
+and pruning old events."""
 
 from __future__ import annotations
 
@@ -28,21 +29,37 @@ def on_event_job(name: str):
     return register
 
 
-def deliver_event(event_id: int) -> None:
-    """Queue the job only when some job-side handler wants events; keeps the queue quiet otherwise."""
-    if JOB_HANDLERS:
-        deliver_event_job(event_id)
+def deliver_events(event_ids: list[int]) -> None:
+    """Queue one job for a transaction's events, only when some job-side handler wants events."""
+    if JOB_HANDLERS and event_ids:
+        deliver_events_job(event_ids)
 
 
 @db_task(retries=3, retry_delay=10)
-def deliver_event_job(event_id: int) -> None:
+def deliver_events_job(event_ids: list[int]) -> None:
+    """Run the job-side handlers over the events in order. A failure does not stop the others, and
+    the retry runs them all again, which is why every handler must be idempotent."""
     from pumasi.platform.models import Event
 
-    event = Event.objects.filter(pk=event_id).first()
-    if event is None:
-        return
-    for handler in [*JOB_HANDLERS.get(event.name, ()), *JOB_HANDLERS.get("*", ())]:
-        handler(event)
+    failed = None
+    for event in Event.objects.filter(pk__in=event_ids).select_related("community", "recipient").order_by("pk"):
+        for handler in [*JOB_HANDLERS.get(event.name, ()), *JOB_HANDLERS.get("*", ())]:
+            try:
+                handler(event)
+            except Exception as exc:  # the other events still get their handlers; the job is retried
+                logger.exception("job handler %r failed for %s", handler, event)
+                failed = exc
+    if failed is not None:
+        raise failed
+
+
+@db_task()
+def send_push_job(notification_id: int) -> None:
+    """Push one notification to its recipient's devices. Not retried by Huey: each device is tried
+    once (a PushDelivery row claims it), and the notification stays in the app regardless."""
+    from pumasi.platform.webpush import push_notification
+
+    push_notification(notification_id)
 
 
 @db_periodic_task(crontab(hour="3", minute="17"))

@@ -18,4 +18,12 @@ urlpatterns = [
     path("manifest.webmanifest", views.web_manifest, name="manifest"),
     path("sw.js", views.service_worker, name="service_worker"),
     path("offline/", views.offline, name="offline"),
+    path("notifications/push/subscribe/", views.push_subscribe, name="push_subscribe"),
+    path("notifications/push/unsubscribe/", views.push_unsubscribe, name="push_unsubscribe"),
+]
+
+# A person's calendar feed of their bookings: the settings page and the private feed URL.
+urlpatterns += [
+    path("me/calendar/", views.my_calendar, name="my_calendar"),
+    path("me/calendar/<str:token>.ics", views.calendar_feed, name="calendar_feed"),
 ]

@@ -138,22 +138,27 @@ def notification_list(request):
     items = list(notifications.notifications_of(request.user)[:100])
     kinds = sorted({n.kind for n in items} | set(notifications.preferences_of(request.user)))
     prefs = notifications.preferences_of(request.user)
+    push = notifications.push_preferences_of(request.user)
     return render(request, "platform/notifications.html", {
         "items": items, "unread": notifications.unread_count(request.user),
-        "kinds": [(k, prefs.get(k, notifications.DEFAULT_EMAIL)) for k in kinds],
+        "kinds": [(k, prefs.get(k, notifications.DEFAULT_EMAIL), push.get(k, notifications.DEFAULT_PUSH)) for k in kinds],
         "choices": NotificationPreference.Email.choices,
+        "push_key": webpush.vapid_public_key(), "push_devices": list(webpush.subscriptions_of(request.user)[:50]),
     })
 
 
 @login_required
 @require_POST
 def notification_preference(request):
+    # The page's form always says whether push is ticked; other posters may leave push alone.
+    push = request.POST.get("push") == "on" if "has_push" in request.POST else None
     try:
-        notifications.set_preference(user=request.user, kind=request.POST.get("kind", ""), email=request.POST.get("email", ""))
+        notifications.set_preference(user=request.user, kind=request.POST.get("kind", ""),
+                                     email=request.POST.get("email", ""), push=push)
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, _("Your e-mail choice was saved."))
+        messages.success(request, _("Your choice was saved."))
     return redirect("platform:notifications")
 
 
@@ -179,7 +184,8 @@ def web_manifest(request):
 
 
 def service_worker(request):
-    response = HttpResponse(feeds.SERVICE_WORKER, content_type="application/javascript; charset=utf-8")
+    """platform/static/platform/sw.js at the site root, so its scope is the whole site."""
+    response = HttpResponse(_service_worker_source(), content_type="application/javascript; charset=utf-8")
     response["Service-Worker-Allowed"] = "/"
     response["Cache-Control"] = "no-cache"
     return response
@@ -294,3 +300,116 @@ def community_platform(request, slug: str):
         "webhook_form": webhook_form, "shown_secret": shown_secret,
         "policy": policy, "inbound_types": webhooks.inbound_types(),
     })
+
+
+# --- A person's calendar feed of their bookings ---------------------------------------------------
+
+from django.http import Http404  # noqa: E402
+from django.views.decorators.cache import never_cache  # noqa: E402
+
+from pumasi.core.errors import NotFound  # noqa: E402
+from pumasi.platform import calendars  # noqa: E402
+
+
+@login_required
+@never_cache  # the page shows a secret URL
+def my_calendar(request):
+    """Show, copy, rotate or turn off the private URL of the person's bookings calendar."""
+    if request.method == "POST":
+        if request.POST.get("op") == "off":
+            calendars.turn_off_calendar_feed(actor=request.user)
+            messages.success(request, _("The calendar link is turned off; calendars using it stop updating."))
+        else:
+            rotated = calendars.feed_of(request.user) is not None
+            calendars.rotate_calendar_feed(actor=request.user)
+            messages.success(request, _("A new calendar link was made; the old one no longer works.") if rotated
+                             else _("Your calendar link is ready. Add it to your calendar app."))
+        return redirect("platform:my_calendar")
+    feed = calendars.feed_of(request.user)
+    return render(request, "platform/calendar.html", {
+        "feed": feed, "url": request.build_absolute_uri(calendars.feed_path(feed)) if feed else None,
+        "past_days": calendars.PAST_DAYS,
+    })
+
+
+def calendar_feed(request, token: str):
+    """The feed itself: calendar clients cannot sign in, so the token in the URL is the credential.
+    A wrong, rotated or turned-off token is an ordinary 404 that says nothing more."""
+    try:
+        person = calendars.person_by_token(token)
+    except NotFound:
+        raise Http404(_("No such calendar.")) from None
+    base_url = request.build_absolute_uri("/").rstrip("/")
+    return feeds.calendar_response(request, calendars.booking_items(person, base_url=base_url),
+                                   filename="pumasi-bookings.ics", name=calendars.feed_name(person),
+                                   source_url=request.build_absolute_uri(request.path))
+
+
+# --- Web Push: the service worker's source, turning push on and off for this browser ------------
+
+import json  # noqa: E402
+from functools import lru_cache  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from django.templatetags.static import static  # noqa: E402
+
+from pumasi.core.api import problem_response  # noqa: E402
+from pumasi.platform import webpush  # noqa: E402
+
+
+@lru_cache(maxsize=1)
+def _service_worker_source() -> str:
+    source = (Path(__file__).parent / "static" / "platform" / "sw.js").read_text()
+    return f"self.PUMASI_ICON = {json.dumps(static('platform/icon-192.png'))};\n{source}"
+
+
+def _posted(request) -> dict:
+    """The page's script posts JSON (PushSubscription.toJSON()); plain forms post fields."""
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(request.body or b"{}")
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+    return {**request.POST.dict(), "keys": {"p256dh": request.POST.get("p256dh"), "auth": request.POST.get("auth")}}
+
+
+@login_required
+@require_POST
+def push_subscribe(request):
+    data = _posted(request)
+    keys = data.get("keys") if isinstance(data.get("keys"), dict) else {}
+    try:
+        subscription = webpush.subscribe(
+            user=request.user, endpoint=data.get("endpoint"), p256dh=keys.get("p256dh"), auth=keys.get("auth"),
+            expiration_time=data.get("expirationTime"),
+            label=webpush.device_label(request.headers.get("User-Agent", "")))
+    except DomainError as error:
+        return problem_response(error.status, error.message, code=error.code, errors=error.field_errors or None)
+    return JsonResponse({"id": subscription.pk, "message": _("Push notifications are on for this device.")},
+                        status=201)
+
+
+@login_required
+@require_POST
+def push_unsubscribe(request):
+    """From the page's script (JSON with the endpoint) or the device list (a form with the id)."""
+    data = _posted(request)
+    scripted = request.content_type == "application/json"
+    try:
+        raw_id = data.get("id")
+        webpush.unsubscribe(user=request.user, endpoint=data.get("endpoint") or None,
+                            subscription_id=int(raw_id) if raw_id not in (None, "") else None)
+    except (DomainError, ValueError, TypeError) as error:
+        if isinstance(error, DomainError):
+            status, message, code = error.status, error.message, error.code
+        else:
+            status, message, code = 422, _("That did not work."), "invalid_input"
+        if scripted:
+            return problem_response(status, message, code=code)
+        messages.error(request, message)
+    else:
+        if scripted:
+            return JsonResponse({"message": _("Push notifications are off for this device.")})
+        messages.success(request, _("That device no longer gets push notifications."))
+    return redirect("platform:notifications")

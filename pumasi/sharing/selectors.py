@@ -85,8 +85,10 @@ def audiences_of(user, zone: Zone) -> set[str]:
 
 
 def decision_for(*, user, resource: Resource, t1: datetime, t2: datetime, now: datetime | None = None,
-                 check_notice: bool = True, audiences: set[str] | None = None) -> policy.Decision:
-    """The engine's answer for this person and space, with the holder's and retired cases first."""
+                 check_notice: bool = True, audiences: set[str] | None = None, rules: list | None = None,
+                 holidays: frozenset | None = None) -> policy.Decision:
+    """The engine's answer for this person and space, with the holder's and retired cases first.
+    `rules` and `holidays` (all of the zone's), when given, save reading them again (a batch)."""
     zone = resource.zone
     if resource.retired_at is not None:
         decision = policy.Decision(allowed=False)
@@ -101,9 +103,11 @@ def decision_for(*, user, resource: Resource, t1: datetime, t2: datetime, now: d
         return decision
     tz_name = zone.time_zone
     tz = policy.tz_of(tz_name)
-    holidays = holidays_for(zone, t1.astimezone(tz).date(), t2.astimezone(tz).date())
+    if holidays is None:
+        holidays = holidays_for(zone, t1.astimezone(tz).date(), t2.astimezone(tz).date())
     return policy.decide(
-        t1=t1, t2=t2, rules=rules_for(zone, resource.kind), tz_name=tz_name, holidays=holidays,
+        t1=t1, t2=t2, rules=rules if rules is not None else rules_for(zone, resource.kind), tz_name=tz_name,
+        holidays=holidays,
         audiences=audiences if audiences is not None else audiences_of(user, zone), now=now or timezone.now(),
         check_notice=check_notice,
     )
@@ -116,6 +120,14 @@ def committee_of(zone: Zone) -> list:
 
 def bookings_of(user) -> QuerySet[Booking]:
     return Booking.objects.filter(user=user).select_related("resource", "resource__zone").order_by("-starts_at")
+
+
+def bookings_for_calendar(user, *, since: datetime, limit: int = 1000) -> QuerySet[Booking]:
+    """A person's own bookings ending after `since`, in the communities they belong to now (one who
+    left a community stops hearing about its zones), newest first, for their calendar feed."""
+    return (Booking.objects.filter(user=user, ends_at__gt=since,
+                                   resource__zone__community__in=Membership.objects.filter(user=user).values("community"))
+            .select_related("resource", "resource__zone").order_by("-starts_at", "-pk")[:limit])
 
 
 def bookings_in(zone: Zone) -> QuerySet[Booking]:

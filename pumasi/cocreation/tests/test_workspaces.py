@@ -8,9 +8,10 @@ import icalendar
 import pytest
 from django.test import Client
 
-from pumasi.cocreation import ical, selectors, services
+from pumasi.cocreation import selectors, services
 from pumasi.cocreation.models import DocumentVersion, WorkspaceActivity
 from pumasi.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from pumasi.platform import feeds as ical
 from pumasi.platform.models import Event
 
 

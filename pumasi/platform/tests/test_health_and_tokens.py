@@ -118,3 +118,17 @@ def test_over_the_rate_limit_is_429_with_retry_after(db, user, settings):
 
 def _auth(secret: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": bearer(secret)["Authorization"]}
+
+
+def test_a_read_only_token_revokes_itself_but_not_the_others(db, user):
+    reader, reader_secret = create_api_token(user=user, name="reader", scopes=["read"])
+    other, _other_secret = create_api_token(user=user, name="shop", scopes=["read", "platform:write"])
+    client = Client()
+    response = client.delete(f"/api/v1/tokens/{other.pk}", headers=bearer(reader_secret))
+    _problem(response, 403, "forbidden")
+    other.refresh_from_db()
+    assert other.revoked_at is None
+    assert not AuditEntry.objects.filter(action="token.revoked").exists()
+    assert client.delete(f"/api/v1/tokens/{reader.pk}", headers=bearer(reader_secret)).status_code == 200
+    reader.refresh_from_db()
+    assert reader.revoked_at is not None

@@ -21,7 +21,7 @@ from oauth2_provider.models import AccessToken, Application
 from pumasi.core.errors import InvalidInput, PermissionDenied
 from pumasi.platform import oidc
 from pumasi.platform.models import AuditEntry, OidcClient, ScopedGrant
-from pumasi.tests.factories import PASSWORD
+from pumasi.tests.factories import PASSWORD, UserFactory
 
 REDIRECT = "http://127.0.0.1:9/shop/callback"
 SCOPE = "openid profile email communities grants read"
@@ -273,3 +273,92 @@ def test_api_registers_clients_and_grants_with_problem_errors(community, member_
     assert grant.status_code == 201
     revoked = organiser_api.delete(f"/api/v1/communities/{community.slug}/grants/{grant.json()['id']}")
     assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+
+
+def _access_token(shop, person, scope: str = SCOPE) -> str:
+    browser = Client()
+    browser.force_login(person)
+    verifier, page = _authorize(browser, shop, scope=scope)
+    answer = _token(_allow(browser, page), verifier, shop)
+    assert answer.status_code == 200, answer.content[:300]
+    assert set(answer.json()["scope"].split()) == set(scope.split())
+    return answer.json()["access_token"]
+
+
+def test_a_client_token_is_confined_to_the_community_that_registered_the_client(shop, api_client_for):
+    from pumasi.communities.models import Community, Invitation, Membership
+    from pumasi.communities.services import create_invitation
+    from pumasi.platform.models import Event
+    from pumasi.sharing.services import create_zone
+    from pumasi.tests.factories import CommunityFactory, MembershipFactory
+
+    own = shop["community"]
+    person = own.organiser  # organiser of the client's community A, and of community B as well
+    other = CommunityFactory(name="Other street")
+    MembershipFactory(community=other, user=person, role="organiser")
+    third = CommunityFactory(name="Third street")
+    third_organiser = UserFactory()
+    MembershipFactory(community=third, user=third_organiser, role="organiser")
+    invitation = create_invitation(actor=third_organiser, community=third)
+    own_zone = create_zone(actor=person, community=own, name="A street", slug="a-street")
+    other_zone = create_zone(actor=person, community=other, name="B street", slug="b-street")
+    OidcClient.objects.filter(pk=shop["client"].pk).update(
+        allowed_scopes=[*oidc.DEFAULT_CLIENT_SCOPES, "communities:write", "sharing:write"])
+    access = _access_token(shop, person, scope=SCOPE + " communities:write sharing:write")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {access}")
+    before = (AuditEntry.objects.count(), Event.objects.count(), Invitation.objects.count(),
+              Membership.objects.count(), Community.objects.count())
+
+    # another community of the same person: as if it did not exist, for reads and writes alike
+    ghost = api.get("/api/v1/communities/no-such-community-x9")
+    assert ghost.status_code == 404
+    for method, url, body in [
+        ("get", f"/api/v1/communities/{other.slug}", None),
+        ("get", f"/api/v1/communities/{other.slug}/members", None),
+        ("get", f"/api/v1/communities/{other.slug}/invitations", None),
+        ("patch", f"/api/v1/communities/{other.slug}", {"name": "Taken over"}),
+        ("post", f"/api/v1/communities/{other.slug}/invitations", {"role": "organiser"}),
+        ("post", f"/api/v1/communities/{other.slug}/leave", None),
+    ]:
+        answer = getattr(api, method)(url, body, content_type="application/json") if body else getattr(api, method)(url)
+        assert answer.status_code == 404, (method, url, answer.status_code)
+        assert answer["Content-Type"] == "application/problem+json"
+        assert answer.json() == ghost.json()  # no hint that it exists
+    for method, url in [("get", f"/api/v1/sharing/zones/{other_zone.slug}/resources"),
+                        ("post", f"/api/v1/sharing/zones/{other_zone.slug}/windows")]:
+        answer = getattr(api, method)(url, {"starts": "x"}, content_type="application/json") \
+            if method == "post" else api.get(url)
+        assert answer.status_code == 404 and answer.json()["title"] == "No such zone.", (url, answer.content[:200])
+    # what spans all of the person's communities is refused, or shows only the client's community
+    for method, url, body in [
+        ("get", "/api/v1/notifications", None), ("get", "/api/v1/feed", None), ("get", "/api/v1/follows", None),
+        ("get", "/api/v1/sharing/bookings", None), ("get", "/api/v1/tokens", None),
+        ("post", "/api/v1/communities", {"name": "New", "slug": "brand-new", "kind": "residents"}),
+        ("post", "/api/v1/invitations/accept", {"token": invitation.token}),
+        ("patch", "/api/v1/me", {"display_name": "Renamed"}),
+    ]:
+        answer = getattr(api, method)(url, body, content_type="application/json") if body else getattr(api, method)(url)
+        assert answer.status_code == 403, (method, url, answer.status_code)
+        assert answer.json()["code"] == "outside_client_community"
+    assert [m["community_slug"] for m in api.get("/api/v1/me/memberships").json()] == [own.slug]
+    assert [c["slug"] for c in api.get("/api/v1/communities").json()["items"]] == [own.slug]
+    assert api.get("/api/v1/me").json()["id"] == person.pk
+    after = (AuditEntry.objects.count(), Event.objects.count(), Invitation.objects.count(),
+             Membership.objects.count(), Community.objects.count())
+    assert after == before
+    other.refresh_from_db()
+    person.refresh_from_db()
+    assert other.name == "Other street" and person.display_name != "Renamed"
+    assert Membership.objects.filter(community=other, user=person, role="organiser").exists()
+
+    # the same token works in its own community
+    assert api.get(f"/api/v1/communities/{own.slug}/members").status_code == 200
+    assert api.get(f"/api/v1/sharing/zones/{own_zone.slug}/resources").status_code == 200
+    renamed = api.patch(f"/api/v1/communities/{own.slug}", {"name": "Renamed by the shop"},
+                        content_type="application/json")
+    assert renamed.status_code == 200 and renamed.json()["name"] == "Renamed by the shop"
+    invited = api.post(f"/api/v1/communities/{own.slug}/invitations", {"role": "member"}, content_type="application/json")
+    assert invited.status_code == 201
+    assert Invitation.objects.filter(community=own).count() == 1
+    # a personal access token of the same person is not confined
+    assert api_client_for(person).get(f"/api/v1/communities/{other.slug}/members").status_code == 200

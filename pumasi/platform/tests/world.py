@@ -40,7 +40,10 @@ PATH_OBJECTS = {
     "client_id": ("platform.OidcClient", "community", "pk"),
     "grant_id": ("platform.ScopedGrant", "community", "pk"),
     "code": ("sharing.Resource", "zone__community", "code"),
+    "booking_id": ("sharing.Booking", "resource__zone__community", "pk"),
 }
+# Path parameters that name no object but a fixed word (the first one the operation accepts).
+PATH_WORDS = {"action": "cancel"}
 MISSING_ID = 987654321  # an object that exists nowhere
 
 
@@ -57,8 +60,39 @@ def seed_world() -> demo.DemoWorld:
     return world
 
 
+def add_missing_objects(world: demo.DemoWorld) -> None:
+    """What the demo data lacks but API operations address, so the authorization matrix reaches real
+    objects: in Doksan an invitation, an escrow, a pool claim, a client application, and a webhook
+    with one delivery. Made the quickest way that gives valid rows (services where cheap)."""
+    from pumasi.communities.services import create_invitation
+    from pumasi.ledger import services as ledger
+    from pumasi.ledger.models import Pool, PoolClaim, PoolMember
+    from pumasi.platform import oidc
+    from pumasi.platform.models import WebhookDelivery, WebhookSubscription
+
+    doksan, people = world.doksan, world.people
+    chief, buyer, seller, moderator = people["chief"], people["holder01"], people["holder02"], people["activist"]
+    create_invitation(actor=chief, community=doksan)
+    ledger.open_escrow(actor=buyer, community=doksan, seller=seller, moderator=moderator, amount=5000,
+                       idempotency_key="world:escrow", memo="World escrow")
+    pool = Pool.objects.filter(community=doksan).order_by("pk").first()
+    claimant = PoolMember.objects.filter(pool=pool).order_by("pk").first().user
+    PoolClaim.objects.create(pool=pool, claimant=claimant, amount=1000, description="World claim",
+                             evidence="claims/world.png")
+    oidc.register_client(actor=chief, community=doksan, name="World shop", redirect_uris=["https://shop.example/cb"])
+    subscription = WebhookSubscription.objects.create(community=doksan, url="https://hooks.example/world",
+                                                      event_types=["*"], secret="whsec_d29ybGQ=", created_by=chief)
+    WebhookDelivery.objects.create(subscription=subscription, message_id="msg_world", event_type="world.test",
+                                   body="{}", status=WebhookDelivery.Status.FAILED, attempts=1)
+
+
 def path_params(path: str) -> list[str]:
     return re.findall(r"\{(\w+)\}", path)
+
+
+def is_zone_path(path: str) -> bool:
+    """Whether the {slug} of this path names a sharing zone rather than a community."""
+    return "/zones/{slug}" in path or "/sharing/ingest/" in path
 
 
 def zone_slug(community) -> str | None:
@@ -79,10 +113,13 @@ def fill_path(path: str, community) -> tuple[str, bool] | None:
         if name in values:
             continue
         if name == "slug":
-            values[name] = zone_slug(community) if "/sharing/zones/" in path else community.slug
+            values[name] = zone_slug(community) if is_zone_path(path) else community.slug
             if values[name] is None:
                 found_all = False
                 values[name] = "no-such-zone"
+            continue
+        if name in PATH_WORDS:
+            values[name] = PATH_WORDS[name]
             continue
         if name not in PATH_OBJECTS:
             return None

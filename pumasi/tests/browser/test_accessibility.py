@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from pumasi.communities import services
 from pumasi.communities.models import Invitation
+from pumasi.platform.calendars import rotate_calendar_feed
 from pumasi.platform.services import create_api_token
 from pumasi.tests.browser.conftest import axe_violations
 from pumasi.tests.factories import UserFactory
@@ -34,6 +35,7 @@ def world(transactional_db):
     Invitation.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(days=1))
     services.revoke_invitation(actor=organiser, invitation=services.create_invitation(actor=organiser, community=community))
     create_api_token(user=organiser, name="phone app", scopes=["read", "communities:write"])
+    rotate_calendar_feed(actor=organiser)
     outsider = UserFactory(display_name="Lee Outsider", language="ko")
     return {"organiser": organiser, "community": community, "invitation": invitation, "expired": expired,
             "outsider": outsider}
@@ -56,6 +58,7 @@ PAGES = [
     ("join page, signed in", "outsider", "/join/{token}/"),
     ("join page, expired", "outsider", "/join/{expired}/"),
     ("tokens", "organiser", "/tokens/"),
+    ("calendar feed", "organiser", "/me/calendar/"),
     ("not found", None, "/no/such/page/"),
 ]
 
