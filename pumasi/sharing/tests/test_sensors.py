@@ -237,3 +237,35 @@ def test_board_counts_and_full(alley):
     services.ingest(via="http", reading=services.IncomingReading("alley-a3", False, at + timedelta(minutes=1), fcnt=9))
     board = selectors.board(alley.zone)
     assert (board["total"], board["free"], board["full"]) == (2, 1, False)
+
+
+def test_a_batch_of_many_spaces_prices_walk_ins_flags_violations_and_posts_fees_together(alley):
+    """What a sensor batch does to several spaces at once is what the readings would do one by one:
+    a day walk-in is priced and its fee posted to the ledger with the zone's split, a night walk-in
+    is a violation (audited, the committee alerted), and each change is one event."""
+    from pumasi.ledger.models import Transaction
+    from pumasi.platform.models import AuditEntry
+
+    day = past_day_at(10)
+    night = day - timedelta(hours=12)  # 22:00 the evening before
+    assert services.ingest_many(via="mqtt", readings=[
+        services.IncomingReading("alley-a3", True, night, fcnt=1),
+        services.IncomingReading("alley-a2", True, day, fcnt=1),
+    ]) == ["applied", "applied"]
+    assert services.ingest_many(via="mqtt", readings=[
+        services.IncomingReading("alley-a2", False, day + timedelta(minutes=90), fcnt=2),
+        services.IncomingReading("alley-a3", False, day + timedelta(minutes=30), fcnt=2),
+    ]) == ["applied", "applied"]
+    walk_in = Session.objects.get(resource=alley.spaces[1])
+    night_one = Session.objects.get(resource=alley.spaces[2])
+    assert (walk_in.violation, walk_in.fee_amount, walk_in.fee_posted) == (False, 1800, True)
+    assert night_one.violation and night_one.fee_amount == 0 and not night_one.fee_posted
+    assert night_one.ended_at == day + timedelta(minutes=30)
+    fee = Transaction.objects.get(idempotency_key=f"sharing:walk_in:{walk_in.pk}")
+    amounts = sorted(fee.postings.values_list("amount", flat=True))
+    assert sum(amounts) == 0 and max(amounts) == 1800 and len(amounts) >= 3  # payer, fund, community, holder
+    assert AuditEntry.objects.filter(action="sharing.violation", object_id=str(night_one.pk)).count() == 1
+    assert Event.objects.filter(name="sharing.violation", recipient=alley.chief).count() == 1
+    assert Event.objects.filter(name="sharing.fee_charged", payload__id=walk_in.pk, payload__posted=True).count() == 1
+    assert Event.objects.filter(name="sharing.occupancy_changed", payload__zone="alley").count() == 4
+    assert selectors.board(alley.zone)["violations"] == 0  # it ended
